@@ -1,0 +1,54 @@
+"""aaf - another ASGI framework: small, fast and fully inspectable.
+
+Everyday names are importable from here; each also lives in its own module
+(``aaf.connection.Connection``, ``aaf.routing.Router``, ``aaf.response.HttpResponse`` ...).
+"""
+
+from .app import App, Middleware, aaf
+from .connection import Connection, ConnectionType
+from .datastructures import URL, Address, Headers, MutableHeaders, QueryParams
+from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
+from .limits import KiB, Limits, MiB
+from .response import (
+    HtmlResponse,
+    HttpResponse,
+    JsonResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from .routing import Converter, Router, RouteError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "URL",
+    "Address",
+    "App",
+    "BodyStateError",
+    "ClientDisconnect",
+    "Connection",
+    "ConnectionType",
+    "Converter",
+    "HTTPError",
+    "Headers",
+    "HtmlResponse",
+    "HttpResponse",
+    "JsonResponse",
+    "KiB",
+    "Limits",
+    "MiB",
+    "Middleware",
+    "MutableHeaders",
+    "PlainTextResponse",
+    "QueryParams",
+    "RedirectResponse",
+    "Response",
+    "ResponseStateError",
+    "RouteError",
+    "Router",
+    "StreamingResponse",
+    "__version__",
+    "aaf",
+]

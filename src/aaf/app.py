@@ -1,0 +1,283 @@
+"""The application: scope-type dispatch, routing, return values, errors, limits, lifespan."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from . import _json
+from ._http import check_header_value
+from ._types import ASGIApp, Receive, Scope, Send
+from .connection import Connection
+from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
+from .lifespan import Hook, LifespanFactory, LifespanRunner
+from .limits import DEFAULT_LIMITS, Limits
+from .response import Response
+from .routing import Mount, Route, Router, RouteError
+
+__all__ = ["App", "Middleware", "aaf"]
+
+logger = logging.getLogger("aaf.error")
+
+_JSON = b"application/json"
+_TEXT = b"text/plain; charset=utf-8"
+_BYTES = b"application/octet-stream"
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class Middleware:
+    """A middleware class and its options: ``Middleware(CORSMiddleware, allow_origins=["*"])``.
+
+    The app builds ``cls(inner_app, *args, **kwargs)`` once, when the app is created.
+    """
+
+    __slots__ = ("args", "cls", "kwargs")
+
+    def __init__(self, cls: Callable[..., ASGIApp], /, *args: Any, **kwargs: Any) -> None:
+        self.cls = cls
+        self.args = args
+        self.kwargs = kwargs
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        return self.cls(app, *self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"Middleware({getattr(self.cls, '__name__', self.cls)!r})"
+
+
+def _redirect_location(root_path: str, path: str, query: bytes) -> str:
+    """Same-site Location for a trailing-slash redirect, built from the decoded path."""
+    # APPSEC: the decoded path may start with "//" or "/\" (from %2F/%5C in the request);
+    # the leading run becomes one "/" and the rest is percent-encoded, so it stays a path.
+    location = "/" + quote((root_path + path).lstrip("/\\"), safe=_PATH_SAFE)
+    if query:
+        location += "?" + check_header_value("location", query.decode("latin-1"))
+    return location
+
+
+class App:
+    """An ASGI application made of routers, tried in order.
+
+    ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``.
+    """
+
+    def __init__(
+        self,
+        routers: Router | Iterable[Router] = (),
+        *,
+        middleware: Iterable[Middleware | Callable[[ASGIApp], ASGIApp]] = (),
+        lifespan: LifespanFactory | None = None,
+        on_startup: Iterable[Hook] = (),
+        on_shutdown: Iterable[Hook] = (),
+        exception_handlers: Mapping[HandlerKey, ExceptionHandler] | None = None,
+        limits: Limits | None = None,
+        debug: bool = False,
+    ) -> None:
+        self.routers: list[Router] = [routers] if isinstance(routers, Router) else list(routers)
+        for router in self.routers:
+            if not isinstance(router, Router):
+                raise TypeError(f"aaf() takes Router objects, not {router!r}")
+            router.compile()  # rule, name and duplicate errors surface when the app is built
+        self.debug = debug
+        self.state: dict[str, Any] = {}
+        self.limits = DEFAULT_LIMITS.merged(limits)
+        self.exception_handlers = ExceptionHandlers(exception_handlers)
+        self._route_limits: dict[Route, Limits] = {}
+        self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
+        self.middleware = list(middleware)
+        entry: ASGIApp = self._dispatch
+        # The first middleware in the list is the outermost one (it sees requests first).
+        for item in reversed(self.middleware):
+            entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
+        # PERF: without middleware, __call__ dispatches directly (no extra coroutine).
+        self._entry: ASGIApp | None = entry if self.middleware else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = self._entry
+        if entry is not None:
+            await entry(scope, receive, send)
+        else:
+            await self._dispatch(scope, receive, send)
+
+    # ------------------------------------------------------------------ helpers
+    def limits_for(self, route: Route | None) -> Limits:
+        if route is None or route.limits is None:
+            return self.limits
+        limits = self._route_limits.get(route)
+        if limits is None:
+            limits = self._route_limits[route] = self.limits.merged(route.limits)
+        return limits
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path (below this app's mount point) of the route called ``name``."""
+        for router in self.routers:
+            if name in router.compile().names:
+                return router.url_for(name, **params)
+        known = sorted(n for r in self.routers for n in r.compile().names)
+        raise RouteError(f"no route is named {name!r} (known: {', '.join(known) or 'none'})")
+
+    def mounts(self) -> list[Mount]:
+        return [mount for router in self.routers for mount in router.compile().mounts]
+
+    # ------------------------------------------------------------------ dispatch
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            raise RuntimeError(f"aaf cannot serve ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        conn = Connection(scope, receive, send, self)
+        path: str = scope["path"]
+        if scope.get("root_path"):
+            path = conn.route_path
+        method: str = scope["method"]
+        try:
+            for router in self.routers:
+                found = (router._compiled or router.compile()).http.find(method, path)
+                if found is not None:
+                    break
+            else:
+                await self._http_miss(conn, method, path)
+                return
+            route, values = found
+            conn.route = route
+            if values:
+                params = dict(zip(route.param_names, values, strict=True))
+                conn.path_params = params
+                result = await route.handler(conn, **params)
+            else:
+                result = await route.handler(conn)
+            # PERF: the common return types are tested by exact type first.
+            kind = type(result)
+            if kind is dict or kind is list:
+                await conn._send_whole(_JSON, _json.encode(result))
+            elif result is None:
+                if not conn.started:
+                    if conn.resp_status_code == 200:
+                        conn.resp_status_code = 204
+                    await conn.finish()
+                elif not conn.finished:
+                    await conn.finish()
+            else:
+                await self.send_result(conn, result)
+        except Exception as exc:
+            await self.handle_error(conn, exc)
+
+    async def send_result(self, conn: Connection, result: Any) -> None:
+        """Send what a handler (or exception handler) returned."""
+        if isinstance(result, Response):
+            await result.send_to(conn)
+        elif isinstance(result, dict | list):
+            await conn._send_whole(_JSON, _json.encode(result))
+        elif isinstance(result, str):
+            await conn._send_whole(_TEXT, result.encode())
+        elif isinstance(result, bytes | bytearray | memoryview):
+            await conn._send_whole(_BYTES, bytes(result))
+        elif result is None:
+            if not conn.finished:
+                await conn.finish()
+        else:
+            raise TypeError(
+                f"handler returned {type(result).__name__}; return a response, dict, list, "
+                "str, bytes or None"
+            )
+
+    async def _http_miss(self, conn: Connection, method: str, path: str) -> None:
+        allowed: set[str] = set()
+        redirect: str | None = None
+        for router in self.routers:
+            miss = router.compile().explain_miss(method, path, router.redirect_slashes)
+            allowed |= miss.allowed
+            if miss.mount is not None and not allowed:
+                await self._to_mount(conn, miss.mount)
+                return
+            redirect = redirect or miss.redirect
+        if allowed:
+            allow = ", ".join(sorted(allowed | {"OPTIONS"}))
+            if method == "OPTIONS":
+                conn.put_resp_header("allow", allow)
+                conn.resp_status_code = 204
+                await conn.finish()
+                return
+            raise HTTPError(405, headers={"allow": allow})
+        if redirect is not None:
+            scope = conn.scope
+            location = _redirect_location(
+                scope.get("root_path", ""), redirect, scope.get("query_string", b"")
+            )
+            conn.put_resp_header("location", location)
+            conn.resp_status_code = 308
+            await conn.finish()
+            return
+        raise HTTPError(404)
+
+    async def _to_mount(self, conn: Connection, mount: Mount) -> None:
+        scope = dict(conn.scope)
+        scope["root_path"] = scope.get("root_path", "") + mount.prefix
+        await mount.app(scope, conn.asgi_receive, conn.asgi_send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The real-time issue brings WebSocket handling; until then refuse the handshake.
+        await send({"type": "websocket.close", "code": 1008, "reason": ""})
+
+    # ------------------------------------------------------------------ errors
+    async def handle_error(self, conn: Connection, exc: Exception) -> None:
+        """Turn an exception from a handler into a response (or a log line if too late)."""
+        if isinstance(exc, ClientDisconnect):
+            logger.debug("client disconnected during %s", _describe(conn))
+            return
+        handler = self.exception_handlers.lookup(exc)
+        if handler is not None and not conn.started:
+            try:
+                result = handler(conn, exc)
+                if inspect.isawaitable(result):
+                    result = await result
+                await self.send_result(conn, result)
+                return
+            except Exception as handler_exc:
+                logger.exception("exception handler for %r failed", type(exc).__name__)
+                exc = handler_exc
+        if isinstance(exc, HTTPError):
+            if conn.started:
+                logger.warning(
+                    "%s raised after the response started; it cannot be sent: %s",
+                    _describe(conn),
+                    exc,
+                )
+                return
+            # Headers put on the connection before the error belong to the answer that failed.
+            conn._resp_headers = exc.raw_headers or None
+            conn.resp_status_code = exc.status_code
+            await conn._send_whole(_JSON, _json.encode({"error": exc.detail}))
+            return
+        logger.error("unhandled error in %s", _describe(conn), exc_info=exc)
+        if conn.started:
+            # Too late for a 500: return without finishing so the server closes the connection
+            # and the client sees a truncated response rather than a falsely complete one.
+            return
+        conn._resp_headers = None
+        conn.resp_status_code = 500
+        if self.debug:
+            text = "".join(traceback.format_exception(exc))
+            await conn._send_whole(_TEXT, text.encode())
+        else:
+            await conn._send_whole(_TEXT, b"Internal Server Error")
+
+
+def _describe(conn: Connection) -> str:
+    route = conn.route.name if conn.route is not None else "no route"
+    # repr() escapes control characters, so a hostile path cannot forge log lines.
+    return f"{conn.scope.get('method', 'WS')} {conn.scope.get('path', '')!r} ({route})"
+
+
+aaf = App

@@ -1,0 +1,140 @@
+"""The ``aaf`` command: ``aaf run module:app`` (uvicorn) and ``aaf routes module:app``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .app import App
+from .routing import Route, Router
+
+__all__ = ["load_target", "main"]
+
+
+class TargetError(Exception):
+    """The ``module:attribute`` target cannot be loaded; the message says why."""
+
+
+def load_target(target: str) -> Any:
+    """Import ``module:attribute`` (the current directory is importable, like uvicorn)."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"expected 'module:attribute' such as 'myapp:app', got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise TargetError(f"cannot import module {module_name!r}: {exc}") from exc
+        raise
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _route_rows(routers: Sequence[Router]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    for router in routers:
+        for route in router.routes:
+            rows.append((_methods(route), route.rule, route.name, _handler_name(route)))
+        for mount in router.mounts:
+            app = mount.app
+            name = getattr(app, "__qualname__", None) or type(app).__qualname__
+            rows.append(("MOUNT", mount.prefix, mount.name or "", name))
+    return rows
+
+
+def _methods(route: Route) -> str:
+    if route.websocket:
+        return "WEBSOCKET"
+    return ",".join(sorted(route.methods - {"HEAD"})) or ",".join(sorted(route.methods))
+
+
+def _handler_name(route: Route) -> str:
+    func = route.endpoint or route.handler
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
+
+
+def format_routes(routers: Sequence[Router]) -> str:
+    header = ("METHOD", "RULE", "NAME", "HANDLER")
+    rows = [header, *_route_rows(routers)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{m:<{widths[0]}}  {r:<{widths[1]}}  {n:<{widths[2]}}  {h}".rstrip() for m, r, n, h in rows
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_routes(args: argparse.Namespace) -> int:
+    target = load_target(args.target)
+    if isinstance(target, App):
+        routers = target.routers
+    elif isinstance(target, Router):
+        routers = [target]
+    else:
+        raise TargetError(f"{args.target!r} is a {type(target).__name__}, not an aaf app or Router")
+    print(format_routes(routers))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise TargetError("aaf run needs uvicorn: pip install 'aaf[server]'") from None
+    load_target(args.target)  # fail fast with a clear message before uvicorn starts
+    uvicorn.run(
+        args.target,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        workers=args.workers,
+        log_level=args.log_level,
+        root_path=args.root_path,
+        proxy_headers=args.proxy_headers,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aaf", description="aaf command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve an ASGI app with uvicorn")
+    run.add_argument("target", help="module:attribute, e.g. myapp:app")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--reload", action="store_true", help="restart when code changes")
+    run.add_argument("--workers", type=int, default=None, help="worker processes")
+    run.add_argument("--log-level", default="info")
+    run.add_argument("--root-path", default="", help="the prefix a proxy mounts the app at")
+    run.add_argument(
+        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from --forwarded-allow-ips"
+    )
+    run.set_defaults(func=_cmd_run)
+    routes = sub.add_parser("routes", help="print the route table of an app or router")
+    routes.add_argument("target", help="module:attribute, e.g. myapp:app")
+    routes.set_defaults(func=_cmd_routes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except TargetError as exc:
+        print(f"aaf: error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,471 @@
+"""``Connection``: one object per HTTP request (or WebSocket) wrapping ``scope``/``receive``/``send``.
+
+The request side is parsed lazily (nothing is decoded until asked for). The response side is a
+small state machine - not started -> started -> finished - whose guards raise errors that say
+what went wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from . import _json
+from ._http import encode_header, status_has_no_body
+from .cookies import SameSite, build_set_cookie, parse_cookie_header
+from .datastructures import URL, Address, Headers, QueryParams
+from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
+from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._types import Message, RawHeaders, Receive, Scope, Send
+    from .app import App
+    from .routing import Route
+
+__all__ = ["Connection", "ConnectionType"]
+
+
+class ConnectionType(StrEnum):
+    HTTP = "http"
+    WEBSOCKET = "websocket"
+
+
+# Response states.
+NOT_STARTED = 0
+STARTED = 1
+FINISHED = 2
+
+# Request body states.
+_BODY_UNREAD = 0
+_BODY_STREAMING = 1
+_BODY_DONE = 2
+
+_CONTENT_TYPE_BY_CHUNK = {
+    str: b"text/plain; charset=utf-8",
+    bytes: b"application/octet-stream",
+}
+# APPSEC: what a Host header may look like before conn.url uses it: a name or IPv4 (one
+# character class, no nesting), or a bracketed IPv6 literal, then an optional port. Anything
+# else (/, ?, #, @, \, spaces, controls) falls back to the server address.
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or any ``application/*+json`` (RFC 6839 structured suffix)."""
+    if not content_type:
+        return False
+    media = _media_type(content_type)
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class Connection:
+    """One HTTP request or WebSocket; the raw ASGI pieces stay reachable.
+
+    ``await other_app(conn.scope, conn.asgi_receive, conn.asgi_send)`` hands the connection to
+    any other ASGI application.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_state",
+        "_cookies",
+        "_headers",
+        "_query",
+        "_resp_headers",
+        "_resp_state",
+        "app",
+        "asgi_receive",
+        "asgi_send",
+        "path_params",
+        "received_bytes",
+        "resp_status_code",
+        "route",
+        "scope",
+    )
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, app: App | None = None
+    ) -> None:
+        # PERF: only plain assignments here; every view is built on first use.
+        self.scope = scope
+        self.asgi_receive = receive
+        self.asgi_send = send
+        self.app = app
+        self.route: Route | None = None
+        self.path_params: dict[str, Any] = {}
+        self.resp_status_code = 200
+        self.received_bytes = 0
+        self._resp_state = NOT_STARTED
+        self._resp_headers: RawHeaders | None = None
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+        self._body: bytes | None = None
+        self._body_state = _BODY_UNREAD
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.scope['type']} {self.method} {self.path!r}>"
+
+    # ------------------------------------------------------------------ request side
+    @property
+    def type(self) -> ConnectionType:
+        return ConnectionType(self.scope["type"])
+
+    @property
+    def method(self) -> str:
+        # A WebSocket handshake is a GET; the scope has no method for it.
+        method: str = self.scope.get("method", "GET")
+        return method
+
+    @property
+    def path(self) -> str:
+        path: str = self.scope["path"]
+        return path
+
+    @property
+    def req_headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope["headers"])
+        return self._headers
+
+    @property
+    def query(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams(self.scope.get("query_string", b""))
+        return self._query
+
+    @property
+    def req_cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            # HTTP/2 may split cookies over several headers; they join with "; " (RFC 9113).
+            header = "; ".join(self.req_headers.getlist("cookie"))
+            self._cookies = parse_cookie_header(header) if header else {}
+        return self._cookies
+
+    @property
+    def client(self) -> Address | None:
+        client = self.scope.get("client")
+        return Address(client[0], client[1]) if client else None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The lifespan state (what the lifespan context manager yielded)."""
+        state = self.scope.get("state")
+        if state is None:
+            return self.app.state if self.app is not None else {}
+        return state  # type: ignore[no-any-return]
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in force for this connection: the route's over the app's over defaults."""
+        if self.app is None:
+            return DEFAULT_LIMITS.merged(self.route.limits if self.route else None)
+        return self.app.limits_for(self.route)
+
+    @property
+    def url(self) -> URL:
+        """The full request URL, built from scope parts.
+
+        The host comes from the Host header only if it is a plain ``host[:port]``; otherwise,
+        or if there are several Host headers, from the server address. The path and query come
+        from the scope, never from a header.
+        """
+        scope = self.scope
+        scheme: str = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
+        hosts = self.req_headers.getlist("host")
+        if len(hosts) == 1 and _VALID_HOST.fullmatch(hosts[0]):
+            netloc = hosts[0]
+        else:
+            server = scope.get("server")
+            if server:
+                host, port = server[0], server[1]
+                if ":" in host:
+                    host = f"[{host}]"
+                default = _DEFAULT_PORTS.get(scheme)
+                netloc = host if port is None or port == default else f"{host}:{port}"
+            else:
+                netloc = "localhost"
+        raw_path = scope.get("raw_path")
+        if raw_path:
+            path = quote(raw_path.decode("latin-1"), safe=_PATH_SAFE)
+        else:
+            path = quote(self.full_path, safe="/")
+        query = quote(scope.get("query_string", b"").decode("latin-1"), safe="&=%+;:/?@!$'()*,~")
+        return URL.build(scheme=scheme, netloc=netloc, path=path, query=query)
+
+    @property
+    def full_path(self) -> str:
+        """The decoded path including the mount prefix (``root_path``)."""
+        path = self.path
+        root = self.scope.get("root_path", "")
+        return path if path.startswith(root) else root + path
+
+    @property
+    def route_path(self) -> str:
+        """The decoded path below the mount prefix: what the router matches."""
+        path = self.path
+        root: str = self.scope.get("root_path", "")
+        if root and path.startswith(root):
+            return path[len(root) :] or "/"
+        return path
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` with ``params``, including the mount prefix."""
+        if self.app is None:
+            raise RuntimeError("url_for needs the connection's app; build the app with aaf(...)")
+        root: str = self.scope.get("root_path", "")
+        return root + self.app.url_for(name, **params)
+
+    # ------------------------------------------------------------------ request body
+    def _declared_length(self, limit: int) -> int | None:
+        raw = self.req_headers.get_bytes("content-length")
+        if raw is None:
+            return None
+        # APPSEC: ASCII digits only: int() would accept "+5", " 5", "٥" and "1_0".
+        if not raw or len(raw) > 19 or not raw.isdigit():
+            raise HTTPError(400, "invalid Content-Length header")
+        declared = int(raw)
+        if declared > limit:
+            raise HTTPError(413, f"request body is larger than the {limit}-byte limit")
+        return declared
+
+    def _begin_body(self, limit: int) -> None:
+        if self._body_state != _BODY_UNREAD:
+            raise BodyStateError(
+                "the request body was already consumed by body_iter(); read it once, "
+                "or call body() first (it keeps the bytes) and then iterate"
+            )
+        self._declared_length(limit)
+        self._body_state = _BODY_STREAMING
+
+    def _take_chunk(self, message: Message, limit: int) -> bytes:
+        """Account for one receive() message; returns its body bytes."""
+        kind = message["type"]
+        if kind == "http.request":
+            chunk: bytes = message.get("body", b"")
+            self.received_bytes += len(chunk)
+            if self.received_bytes > limit:
+                self._body_state = _BODY_DONE
+                # The declared length may lie; the received count is what is enforced.
+                raise HTTPError(413, f"request body is larger than the {limit}-byte limit")
+            if not message.get("more_body", False):
+                self._body_state = _BODY_DONE
+            return chunk
+        if kind == "http.disconnect":
+            self._body_state = _BODY_DONE
+            raise ClientDisconnect("the client disconnected while the body was being read")
+        raise RuntimeError(f"unexpected ASGI message {kind!r} while reading the request body")
+
+    async def stream_body(self, limit: int) -> AsyncIterator[bytes]:
+        """Body chunks with an explicit size limit (used by body parsers with their own cap)."""
+        if self._body is not None:
+            if len(self._body) > limit:
+                raise HTTPError(413, f"request body is larger than the {limit}-byte limit")
+            if self._body:
+                yield self._body
+            return
+        self._begin_body(limit)
+        receive = self.asgi_receive
+        while self._body_state == _BODY_STREAMING:
+            chunk = self._take_chunk(await receive(), limit)
+            if chunk:
+                yield chunk
+
+    def body_iter(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives, chunk by chunk, within ``limits.max_body_size``.
+
+        May be consumed once; after ``body()`` it replays the kept bytes instead.
+        """
+        return self.stream_body(self.limits.body)
+
+    async def body(self) -> bytes:
+        """The whole request body (kept, so later calls and ``json()`` reuse it)."""
+        if self._body is not None:
+            return self._body
+        limit = self.limits.body
+        self._begin_body(limit)
+        receive = self.asgi_receive
+        # PERF: most bodies arrive in one message; join only when there are several.
+        chunks: list[bytes] = []
+        while self._body_state == _BODY_STREAMING:
+            chunk = self._take_chunk(await receive(), limit)
+            if chunk:
+                chunks.append(chunk)
+        self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self._body
+
+    async def json(self) -> Any:
+        """The body decoded as JSON: 415 unless the content type is JSON, 400 if invalid."""
+        content_type = self.req_headers.get("content-type")
+        if not is_json_media_type(content_type):
+            raise HTTPError(415, "Content-Type must be application/json")
+        body = await self.body()
+        try:
+            return _json.decode(body)
+        except _json.DecodeError as exc:
+            raise HTTPError(400, f"invalid JSON: {exc}") from None
+
+    # ------------------------------------------------------------------ response side
+    @property
+    def started(self) -> bool:
+        return self._resp_state != NOT_STARTED
+
+    @property
+    def finished(self) -> bool:
+        return self._resp_state == FINISHED
+
+    def put_resp_header(self, name: str, value: str) -> None:
+        """Add a response header (validated now: CR/LF/NUL raise before anything is sent)."""
+        if self._resp_state != NOT_STARTED:
+            raise ResponseStateError(
+                f"cannot set header {name!r}: the response already started, and headers go out "
+                "with the first send. Set headers before the first conn.send()."
+            )
+        pair = encode_header(name, value)
+        if self._resp_headers is None:
+            self._resp_headers = [pair]
+        else:
+            self._resp_headers.append(pair)
+
+    def put_resp_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime | str | int | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: SameSite | None = "lax",
+    ) -> None:
+        """Add a ``Set-Cookie`` header; unsafe values raise ``CookieError`` right away."""
+        self.put_resp_header(
+            "set-cookie",
+            build_set_cookie(
+                key,
+                value,
+                max_age=max_age,
+                expires=expires,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+            ),
+        )
+
+    def delete_resp_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
+        self.put_resp_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
+
+    def _begin_response(self, status: int, what: str) -> RawHeaders | None:
+        """Claim the response for a one-shot sender; returns headers put on the connection."""
+        if self._resp_state != NOT_STARTED:
+            if self._resp_state == FINISHED:
+                raise ResponseStateError(
+                    f"cannot send {what}: this connection's response was already sent. "
+                    "Send one response per request."
+                )
+            raise ResponseStateError(
+                f"cannot send {what}: a response was already started with conn.send(). "
+                "Keep using conn.send(...) and end it with conn.finish()."
+            )
+        self._resp_state = STARTED
+        self.resp_status_code = status
+        return self._resp_headers
+
+    async def _start(self, content_type: bytes | None, content_length: int | None) -> None:
+        headers: RawHeaders = self._resp_headers or []
+        extra: RawHeaders = []
+        if not status_has_no_body(self.resp_status_code):
+            if content_type is not None and not any(n == b"content-type" for n, _ in headers):
+                extra.append((b"content-type", content_type))
+            if content_length is not None:
+                extra.append((b"content-length", b"%d" % content_length))
+        self._resp_state = STARTED
+        await self.asgi_send(
+            {
+                "type": "http.response.start",
+                "status": self.resp_status_code,
+                "headers": extra + headers if extra else headers,
+            }
+        )
+
+    async def send(self, data: str | bytes = b"", finish: bool = False) -> None:
+        """Send a chunk of the response body, starting the response on the first call.
+
+        ``finish=True`` ends the response; a response that starts and finishes in one call gets
+        a Content-Length. Status and headers must be set before the first call.
+        """
+        if self._resp_state == FINISHED:
+            raise ResponseStateError(
+                "cannot send: the response is already finished (conn.finish() or "
+                "send(..., finish=True) was called). Send everything before finishing."
+            )
+        body = data.encode() if isinstance(data, str) else data
+        if self._resp_state == NOT_STARTED:
+            # An empty finished response (a redirect, a 204) gets no content type.
+            content_type = (
+                _CONTENT_TYPE_BY_CHUNK.get(type(data)) if body or not finish else None
+            )
+            await self._start(content_type, len(body) if finish else None)
+        if finish:
+            self._resp_state = FINISHED
+        if self.scope.get("method") == "HEAD":
+            if not finish:
+                return
+            body = b""
+        await self.asgi_send({"type": "http.response.body", "body": body, "more_body": not finish})
+
+    async def finish(self) -> None:
+        """End the response (starting an empty one if nothing was sent yet)."""
+        if self._resp_state == FINISHED:
+            raise ResponseStateError(
+                "cannot finish: the response is already finished; call finish() once"
+            )
+        await self.send(b"", finish=True)
+
+    async def send_json(self, data: Any, status_code: int | None = None) -> None:
+        """Send ``data`` as a whole JSON response (the fast path for dict/list return values)."""
+        if status_code is not None:
+            self.resp_status_code = status_code
+        await self._send_whole(b"application/json", _json.encode(data))
+
+    async def _send_whole(self, content_type: bytes, body: bytes) -> None:
+        if self._resp_state != NOT_STARTED:
+            self._begin_response(self.resp_status_code, "a response")
+        # PERF: the common one-shot response, inlined: two sends and one header list.
+        status = self.resp_status_code
+        if status_has_no_body(status):
+            await self._start(content_type, None)
+            self._resp_state = FINISHED
+            await self.asgi_send({"type": "http.response.body", "body": b""})
+            return
+        headers = self._resp_headers
+        if headers is None:
+            headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+        else:
+            extra = [(b"content-length", b"%d" % len(body))]
+            if not any(name == b"content-type" for name, _ in headers):
+                extra.append((b"content-type", content_type))
+            headers = extra + headers
+        self._resp_state = FINISHED
+        send = self.asgi_send
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if self.scope.get("method") == "HEAD":
+            body = b""
+        await send({"type": "http.response.body", "body": body})

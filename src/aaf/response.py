@@ -1,0 +1,319 @@
+"""Response objects: each turns into exactly the right ASGI messages.
+
+Every response can be used three ways:
+
+* returned from a handler (the app sends it);
+* awaited with a connection: ``await HttpResponse("hi", conn)``;
+* called as an ASGI app: ``await response(scope, receive, send)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
+
+from . import _json
+from ._http import HeadersLike, check_header_value, encode_headers, status_has_no_body
+from .cookies import SameSite, build_set_cookie
+from .datastructures import MutableHeaders
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._types import RawHeaders, Receive, Scope, Send
+    from .connection import Connection
+
+__all__ = [
+    "HtmlResponse",
+    "HttpResponse",
+    "JsonResponse",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Response",
+    "StreamingResponse",
+]
+
+
+def _with_charset(media_type: str) -> str:
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        return media_type + "; charset=utf-8"
+    return media_type
+
+
+class Response:
+    """Base class: a status, headers and a way to emit the body.
+
+    The second positional argument may be the connection instead of a status code, so that
+    ``await HttpResponse("hi", conn)`` sends right away.
+    """
+
+    __slots__ = ("_conn", "media_type", "raw_headers", "status_code")
+
+    default_media_type: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        status_code: int | Connection = 200,
+        headers: HeadersLike | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        conn: Connection | None = None
+        if not isinstance(status_code, int):
+            conn, status_code = status_code, 200
+        if not 100 <= status_code <= 599:
+            raise ValueError(f"status_code must be in 100..599, not {status_code}")
+        self._conn = conn
+        self.status_code = status_code
+        # APPSEC: headers are validated when the response is built, so a CR/LF never reaches
+        # http.response.start; the handler's error becomes a logged 500 instead.
+        self.raw_headers: RawHeaders = encode_headers(headers)
+        media_type = media_type or self.default_media_type
+        self.media_type = _with_charset(media_type) if media_type else None
+        if self.media_type is not None:
+            check_header_value("content-type", self.media_type)
+
+    @property
+    def headers(self) -> MutableHeaders:
+        """A mutable, validating view of the extra headers (``resp.headers["x-a"] = "b"``)."""
+        return MutableHeaders(self.raw_headers)
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime | str | int | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: SameSite | None = "lax",
+    ) -> None:
+        cookie = build_set_cookie(
+            key,
+            value,
+            max_age=max_age,
+            expires=expires,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        self.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+
+    def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
+        self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
+
+    def _start_headers(self, extra: RawHeaders | None, content_length: int | None) -> RawHeaders:
+        headers: RawHeaders = []
+        if content_length is not None and not status_has_no_body(self.status_code):
+            headers.append((b"content-length", b"%d" % content_length))
+        if self.media_type is not None and not any(
+            n == b"content-type" for n, _ in self.raw_headers
+        ):
+            headers.append((b"content-type", self.media_type.encode("latin-1")))
+        headers += self.raw_headers
+        if extra:
+            headers += extra
+        return headers
+
+    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
+        """Send this response through ``send``; ``head`` drops the body, keeps the headers."""
+        raise NotImplementedError
+
+    async def send_to(self, conn: Connection) -> None:
+        """Send this response on ``conn``, adding headers and cookies put on the connection."""
+        extra = conn._begin_response(self.status_code, type(self).__name__)
+        try:
+            await self.emit(conn.asgi_send, conn.scope.get("method") == "HEAD", extra)
+        finally:
+            conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.emit(send, scope.get("method") == "HEAD", None)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._conn is None:
+            raise TypeError(
+                f"await {type(self).__name__}(...) needs the connection as second argument: "
+                f"await {type(self).__name__}(body, conn); or return the response instead"
+            )
+        return self.send_to(self._conn).__await__()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status_code}>"
+
+
+class HttpResponse(Response):
+    """A response whose body is known up front (so it gets a Content-Length)."""
+
+    __slots__ = ("body",)
+
+    default_media_type = None
+
+    def __init__(
+        self,
+        body: str | bytes = b"",
+        status_code: int | Connection = 200,
+        headers: HeadersLike | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        if media_type is None and self.default_media_type is None:
+            media_type = "text/plain" if isinstance(body, str) else "application/octet-stream"
+        super().__init__(status_code, headers, media_type)
+        self.body = self.render(body)
+
+    def render(self, body: Any) -> bytes:
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode()
+        raise TypeError(
+            f"{type(self).__name__} body must be str or bytes, not {type(body).__name__}; "
+            "use JsonResponse for data"
+        )
+
+    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
+        no_body = status_has_no_body(self.status_code)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self._start_headers(extra, None if no_body else len(self.body)),
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if head or no_body else self.body})
+
+
+class PlainTextResponse(HttpResponse):
+    __slots__ = ()
+    default_media_type = "text/plain; charset=utf-8"
+
+
+class HtmlResponse(HttpResponse):
+    __slots__ = ()
+    default_media_type = "text/html; charset=utf-8"
+
+
+class JsonResponse(HttpResponse):
+    """``data`` encoded with msgspec (dicts, lists, dataclasses, msgspec Structs, ...)."""
+
+    __slots__ = ()
+    default_media_type = "application/json"
+
+    def __init__(
+        self,
+        data: Any,
+        status_code: int | Connection = 200,
+        headers: HeadersLike | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(_json.encode(data), status_code, headers, media_type)
+
+
+# Leading slashes/backslashes, and controls or spaces between them: browsers read any run of
+# these at the start of a Location as "//" (scheme-relative, off-site).
+_LEADING_SLASHES = re.compile(r"[/\\\x00-\x20]+")
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?#[]"
+
+
+def safe_location(url: str) -> str:
+    """A Location value that cannot go off-site unless ``url`` is explicitly absolute.
+
+    ``//evil.com``, ``/\\evil.com``, ``/%2F/evil.com`` decoded into ``//evil.com`` and so on become
+    same-site paths; ``https://other.example/`` stays as given (an explicit choice).
+    """
+    check_header_value("location", url)
+    if url[:1] in ("/", "\\"):
+        # APPSEC: a path-form target: collapse the leading run into one "/" and percent-encode
+        # what browsers would re-interpret (backslashes, spaces, controls).
+        return "/" + quote(_LEADING_SLASHES.sub("", url, count=1), safe=_URL_SAFE)
+    return quote(url, safe=_URL_SAFE)
+
+
+class RedirectResponse(HttpResponse):
+    """A redirect (307 by default, which keeps the method and body)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        url: str,
+        status_code: int | Connection = 307,
+        headers: HeadersLike | None = None,
+    ) -> None:
+        super().__init__(b"", status_code, headers, "text/plain")
+        if isinstance(status_code, int) and not 300 <= status_code <= 399:
+            raise ValueError(f"a redirect status is 3xx, not {status_code}")
+        self.raw_headers.append((b"location", safe_location(url).encode("latin-1")))
+
+    @property
+    def url(self) -> str:
+        return dict(self.raw_headers)[b"location"].decode("latin-1")
+
+
+Content = str | bytes
+_DONE = object()
+
+
+async def _iterate(content: Iterable[Content] | AsyncIterable[Content]) -> AsyncIterator[Content]:
+    if isinstance(content, AsyncIterable):
+        async for chunk in content:
+            yield chunk
+    elif isinstance(content, list | tuple):
+        for chunk in content:
+            yield chunk
+    else:
+        # A sync iterator may block (files, sockets, sleep): each step runs in a worker thread
+        # so the event loop keeps serving other connections.
+        iterator: Iterator[Content] = iter(content)
+        while True:
+            chunk = await asyncio.to_thread(next, iterator, _DONE)  # type: ignore[call-overload]
+            if chunk is _DONE:
+                return
+            yield chunk
+
+
+class StreamingResponse(Response):
+    """A body produced by a sync or async iterable of str/bytes, sent chunk by chunk."""
+
+    __slots__ = ("content",)
+
+    default_media_type = "application/octet-stream"
+
+    def __init__(
+        self,
+        content: Iterable[Content] | AsyncIterable[Content],
+        status_code: int | Connection = 200,
+        headers: HeadersLike | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(status_code, headers, media_type)
+        self.content = content
+
+    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self._start_headers(extra, None),
+            }
+        )
+        if not head:
+            chunks = _iterate(self.content)
+            try:
+                async for chunk in chunks:
+                    data = chunk.encode() if isinstance(chunk, str) else chunk
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+            finally:
+                await chunks.aclose()
+                closer = getattr(self.content, "aclose", None)
+                if closer is not None:
+                    await closer()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

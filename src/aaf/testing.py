@@ -1,0 +1,366 @@
+"""In-process test clients built on httpx transports.
+
+``TestClient(app)`` (sync) and ``AsyncTestClient(app)`` are httpx clients whose transport calls
+the ASGI app directly: no sockets. Used as context managers they run the app's lifespan.
+Responses stream: ``client.stream("GET", "/events")`` yields chunks as the app sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+import httpx  # the 'testing' extra: pip install 'aaf[testing]'
+
+from ._types import ASGIApp, Message, Scope
+from .lifespan import LifespanClient
+
+__all__ = ["AsyncTestClient", "TestClient"]
+
+T = TypeVar("T")
+_ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+def build_http_scope(
+    request: httpx.Request, root_path: str, client: tuple[str, int], state: dict[str, Any]
+) -> Scope:
+    """The scope a server like uvicorn would build for ``request``."""
+    url = request.url
+    raw_path = url.raw_path.split(b"?", 1)[0]
+    # Like uvicorn: the request path is below root_path, and scope["path"] includes both.
+    path = root_path + unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}[url.scheme]
+    return {
+        "type": "http",
+        "asgi": dict(_ASGI),
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": url.scheme,
+        "path": path,
+        "raw_path": root_path.encode() + raw_path,
+        "query_string": url.query,
+        "root_path": root_path,
+        "headers": [(k.lower(), v) for k, v in request.headers.raw],
+        "client": client,
+        "server": (url.host, url.port or default_port),
+        "state": dict(state),
+        "extensions": {},
+    }
+
+
+class _Exchange:
+    """One request/response exchange with the app, running as a task on the app's loop."""
+
+    def __init__(self, app: ASGIApp, scope: Scope, body: AsyncIterator[bytes]) -> None:
+        self.app = app
+        self.scope = scope
+        self._body = body
+        self._body_done = False
+        self._pending: bytes | None = None
+        self.started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.complete = False
+        self.disconnected = asyncio.Event()
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        finally:
+            if not self.started.done():
+                self.started.set_exception(
+                    httpx.RemoteProtocolError("the app returned without starting a response")
+                )
+            self.chunks.put_nowait(None)
+
+    async def receive(self) -> Message:
+        if not self._body_done:
+            if self._pending is None:
+                self._pending = await anext(self._body, b"")
+            chunk, self._pending = self._pending, await anext(self._body, None)
+            self._body_done = self._pending is None
+            return {"type": "http.request", "body": chunk, "more_body": not self._body_done}
+        # The body is over: the next event is the client going away (or the response ending).
+        await self.disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started.done():
+                raise RuntimeError("http.response.start sent twice")
+            self.started.set_result(message)
+        elif kind == "http.response.body":
+            if not self.started.done() or self.complete:
+                raise RuntimeError("http.response.body sent before start or after the last body")
+            if self.disconnected.is_set():
+                raise OSError("the client disconnected")
+            body = message.get("body", b"")
+            if body:
+                self.chunks.put_nowait(body)
+            if not message.get("more_body", False):
+                self.complete = True
+                self.disconnected.set()
+        elif kind == "http.response.pathsend":
+            with open(message["path"], "rb") as file:  # noqa: ASYNC230 - test-only helper
+                self.chunks.put_nowait(file.read())
+            self.complete = True
+            self.disconnected.set()
+        else:
+            raise RuntimeError(f"unexpected message {kind!r} on an HTTP connection")
+
+    async def next_chunk(self) -> bytes | None:
+        """The next body chunk; None at the end. Raises the app's error if it failed."""
+        if self.complete and self.chunks.empty():
+            await self._finish()
+            return None
+        chunk = await self.chunks.get()
+        if chunk is None:
+            await self._finish()
+            if not self.complete:
+                raise httpx.RemoteProtocolError(
+                    "the app returned without finishing the response (the server would close "
+                    "the connection here)"
+                )
+            return None
+        return chunk
+
+    async def _finish(self) -> None:
+        await self.task  # re-raises the app's exception, if any
+
+    async def close(self) -> None:
+        """The client stops reading: tell the app, give it a moment, then cancel it."""
+        self.disconnected.set()
+        if not self.task.done():
+            done, _ = await asyncio.wait({self.task}, timeout=5)
+            if not done:
+                self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            if self.complete:
+                raise
+
+
+class _AsyncStream(httpx.AsyncByteStream):
+    def __init__(self, exchange: _Exchange) -> None:
+        self.exchange = exchange
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.exchange.next_chunk()) is not None:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.exchange.close()
+
+
+async def _request_body(request: httpx.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream:  # type: ignore[union-attr]
+        if chunk:
+            yield chunk
+
+
+async def _start_exchange(
+    app: ASGIApp, scope: Scope, body: AsyncIterator[bytes]
+) -> tuple[_Exchange, Message]:
+    exchange = _Exchange(app, scope, body)
+    try:
+        start = await exchange.started
+    except BaseException:
+        await exchange.close()
+        raise
+    return exchange, start
+
+
+class _AsyncTransport(httpx.AsyncBaseTransport):
+    def __init__(self, client: AsyncTestClient) -> None:
+        self.client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        c = self.client
+        scope = build_http_scope(request, c.root_path, c.client_address, c.app_state)
+        exchange, start = await _start_exchange(c.app, scope, _request_body(request))
+        return httpx.Response(
+            start["status"], headers=start.get("headers", []), stream=_AsyncStream(exchange)
+        )
+
+
+class AsyncTestClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` that calls ``app`` in-process; ``async with`` runs the lifespan."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "http://testserver",
+        *,
+        root_path: str = "",
+        client: tuple[str, int] = ("testclient", 50000),
+        **kwargs: Any,
+    ) -> None:
+        self.app = app
+        self.root_path = root_path
+        self.client_address = client
+        self.app_state: dict[str, Any] = {}
+        self._lifespan: LifespanClient | None = None
+        super().__init__(transport=_AsyncTransport(self), base_url=base_url, **kwargs)
+
+    async def __aenter__(self) -> AsyncTestClient:
+        await super().__aenter__()
+        lifespan = LifespanClient("test client", self.app)
+        if await lifespan.startup(self.app_state):
+            self._lifespan = lifespan
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        lifespan, self._lifespan = self._lifespan, None
+        try:
+            if lifespan is not None:
+                await lifespan.shutdown()
+        finally:
+            await super().__aexit__(exc_type, exc, tb)
+
+
+# ------------------------------------------------------------------------ the sync client
+class _Portal:
+    """An event loop in a thread; the sync client runs the app there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result()
+
+    def close(self) -> None:
+        async def cancel_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        self.call(cancel_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class _SyncStream(httpx.SyncByteStream):
+    def __init__(self, portal: _Portal, exchange: _Exchange, owns_portal: bool) -> None:
+        self.portal = portal
+        self.exchange = exchange
+        self.owns_portal = owns_portal
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self.portal.call(self.exchange.next_chunk())) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.portal.call(self.exchange.close())
+        finally:
+            if self.owns_portal:
+                self.portal.close()
+
+
+async def _replay(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
+
+
+class _SyncTransport(httpx.BaseTransport):
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        c = self.client
+        body = request.read()
+        scope = build_http_scope(request, c.root_path, c.client_address, c.app_state)
+        owns_portal = c._portal is None
+        portal = c._portal or _Portal()
+        try:
+            exchange, start = portal.call(_start_exchange(c.app, scope, _replay(body)))
+        except BaseException:
+            if owns_portal:
+                portal.close()
+            raise
+        return httpx.Response(
+            start["status"],
+            headers=start.get("headers", []),
+            stream=_SyncStream(portal, exchange, owns_portal),
+        )
+
+
+class TestClient(httpx.Client):
+    """An ``httpx.Client`` that calls ``app`` in-process; ``with`` runs the lifespan.
+
+    Outside a ``with`` block each request gets a short-lived event loop of its own.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "http://testserver",
+        *,
+        root_path: str = "",
+        client: tuple[str, int] = ("testclient", 50000),
+        **kwargs: Any,
+    ) -> None:
+        self.app = app
+        self.root_path = root_path
+        self.client_address = client
+        self.app_state: dict[str, Any] = {}
+        self._portal: _Portal | None = None
+        self._lifespan: LifespanClient | None = None
+        super().__init__(transport=_SyncTransport(self), base_url=base_url, **kwargs)
+
+    def __enter__(self) -> TestClient:
+        super().__enter__()
+        self._portal = _Portal()
+        lifespan = LifespanClient("test client", self.app)
+        try:
+            if self._portal.call(lifespan.startup(self.app_state)):
+                self._lifespan = lifespan
+        except BaseException:
+            self._portal.close()
+            self._portal = None
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        portal, self._portal = self._portal, None
+        lifespan, self._lifespan = self._lifespan, None
+        try:
+            if portal is not None:
+                try:
+                    if lifespan is not None:
+                        portal.call(lifespan.shutdown())
+                finally:
+                    portal.close()
+        finally:
+            super().__exit__(exc_type, exc, tb)
