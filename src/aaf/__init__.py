@@ -18,7 +18,7 @@ from .response import (
     Response,
     StreamingResponse,
 )
-from .routing import Converter, Router, RouteError
+from .routing import Converter, RouteError, Router
 
 __version__ = "0.1.0"
 

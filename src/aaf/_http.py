@@ -70,7 +70,5 @@ def encode_headers(headers: HeadersLike | None) -> RawHeaders:
     """Encode a mapping or a list of pairs given by application code into raw ASGI headers."""
     if headers is None:
         return []
-    items: Iterable[tuple[str, str]] = (
-        headers.items() if isinstance(headers, Mapping) else headers
-    )
+    items: Iterable[tuple[str, str]] = headers.items() if isinstance(headers, Mapping) else headers
     return [encode_header(name, value) for name, value in items]

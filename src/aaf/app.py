@@ -12,12 +12,12 @@ from urllib.parse import quote
 from . import _json
 from ._http import check_header_value
 from ._types import ASGIApp, Receive, Scope, Send
-from .connection import Connection
+from .connection import FINISHED, NOT_STARTED, Connection
 from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
-from .response import Response
-from .routing import Mount, Route, Router, RouteError
+from .response import HttpResponse, Response
+from .routing import Mount, Route, RouteError, Router
 
 __all__ = ["App", "Middleware", "aaf"]
 
@@ -89,19 +89,85 @@ class App:
         self._route_limits: dict[Route, Limits] = {}
         self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
         self.middleware = list(middleware)
-        entry: ASGIApp = self._dispatch
-        # The first middleware in the list is the outermost one (it sees requests first).
-        for item in reversed(self.middleware):
-            entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
-        # PERF: without middleware, __call__ dispatches directly (no extra coroutine).
-        self._entry: ASGIApp | None = entry if self.middleware else None
+        self._owner = self  # the app connections belong to (see _core)
+        self._entry: ASGIApp | None = None
+        if self.middleware:
+            entry: ASGIApp = self._core()
+            # The first middleware in the list is the outermost one (it sees requests first).
+            for item in reversed(self.middleware):
+                entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
+            self._entry = entry
+
+    def _core(self) -> App:
+        """This app without its middleware: the innermost app of the middleware chain.
+
+        PERF: a shallow twin whose __call__ serves requests itself, so that __call__ can both
+        enter the middleware chain and, without middleware, serve HTTP with no extra coroutine.
+        """
+        core = object.__new__(App)
+        core.__dict__.update(self.__dict__)
+        core._entry = None
+        return core
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry = self._entry
         if entry is not None:
             await entry(scope, receive, send)
-        else:
-            await self._dispatch(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        # PERF: HTTP is served right here, without another coroutine per request.
+        conn = Connection(scope, receive, send, self._owner)
+        path: str = scope["path"]
+        if scope.get("root_path"):
+            path = conn.route_path
+        method: str = scope["method"]
+        try:
+            for router in self.routers:
+                found = (router._compiled or router.compile()).http.find(method, path)
+                if found is not None:
+                    break
+            else:
+                await self._http_miss(conn, method, path)
+                return
+            route, values = found
+            conn.route = route
+            if values:
+                # PERF: dict(zip(...)) costs more than the handler call for one parameter.
+                if len(values) == 1:
+                    params = {route.param_names[0]: values[0]}
+                else:
+                    params = dict(zip(route.param_names, values, strict=True))
+                conn.path_params = params
+                result = await route.handler(conn, **params)
+            else:
+                result = await route.handler(conn)
+            # PERF: the common return types are tested by exact type first.
+            kind = type(result)
+            if kind is dict or kind is list:
+                start, last = conn.whole_response(_JSON, _json.encode(result))
+                await send(start)
+                await send(last)
+            elif isinstance(result, HttpResponse):
+                if conn._resp_state != NOT_STARTED:
+                    conn._begin_response(result.status_code, kind.__name__)  # raises
+                conn._resp_state = FINISHED
+                conn.resp_status_code = result.status_code
+                start, last = result.messages(method == "HEAD", conn._resp_headers)
+                await send(start)
+                await send(last)
+            elif result is None:
+                if not conn.started:
+                    if conn.resp_status_code == 200:
+                        conn.resp_status_code = 204
+                    await conn.finish()
+                elif not conn.finished:
+                    await conn.finish()
+            else:
+                await self.send_result(conn, result)
+        except Exception as exc:
+            await self.handle_error(conn, exc)
 
     # ------------------------------------------------------------------ helpers
     def limits_for(self, route: Route | None) -> Limits:
@@ -124,65 +190,25 @@ class App:
         return [mount for router in self.routers for mount in router.compile().mounts]
 
     # ------------------------------------------------------------------ dispatch
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
+        if kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
             raise RuntimeError(f"aaf cannot serve ASGI scope type {kind!r}")
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        conn = Connection(scope, receive, send, self)
-        path: str = scope["path"]
-        if scope.get("root_path"):
-            path = conn.route_path
-        method: str = scope["method"]
-        try:
-            for router in self.routers:
-                found = (router._compiled or router.compile()).http.find(method, path)
-                if found is not None:
-                    break
-            else:
-                await self._http_miss(conn, method, path)
-                return
-            route, values = found
-            conn.route = route
-            if values:
-                params = dict(zip(route.param_names, values, strict=True))
-                conn.path_params = params
-                result = await route.handler(conn, **params)
-            else:
-                result = await route.handler(conn)
-            # PERF: the common return types are tested by exact type first.
-            kind = type(result)
-            if kind is dict or kind is list:
-                await conn._send_whole(_JSON, _json.encode(result))
-            elif result is None:
-                if not conn.started:
-                    if conn.resp_status_code == 200:
-                        conn.resp_status_code = 204
-                    await conn.finish()
-                elif not conn.finished:
-                    await conn.finish()
-            else:
-                await self.send_result(conn, result)
-        except Exception as exc:
-            await self.handle_error(conn, exc)
-
     async def send_result(self, conn: Connection, result: Any) -> None:
         """Send what a handler (or exception handler) returned."""
         if isinstance(result, Response):
             await result.send_to(conn)
         elif isinstance(result, dict | list):
-            await conn._send_whole(_JSON, _json.encode(result))
+            await conn.send_whole(_JSON, _json.encode(result))
         elif isinstance(result, str):
-            await conn._send_whole(_TEXT, result.encode())
+            await conn.send_whole(_TEXT, result.encode())
         elif isinstance(result, bytes | bytearray | memoryview):
-            await conn._send_whole(_BYTES, bytes(result))
+            await conn.send_whole(_BYTES, bytes(result))
         elif result is None:
             if not conn.finished:
                 await conn.finish()
@@ -258,7 +284,7 @@ class App:
             # Headers put on the connection before the error belong to the answer that failed.
             conn._resp_headers = exc.raw_headers or None
             conn.resp_status_code = exc.status_code
-            await conn._send_whole(_JSON, _json.encode({"error": exc.detail}))
+            await conn.send_whole(_JSON, _json.encode({"error": exc.detail}))
             return
         logger.error("unhandled error in %s", _describe(conn), exc_info=exc)
         if conn.started:
@@ -269,9 +295,9 @@ class App:
         conn.resp_status_code = 500
         if self.debug:
             text = "".join(traceback.format_exception(exc))
-            await conn._send_whole(_TEXT, text.encode())
+            await conn.send_whole(_TEXT, text.encode())
         else:
-            await conn._send_whole(_TEXT, b"Internal Server Error")
+            await conn.send_whole(_TEXT, b"Internal Server Error")
 
 
 def _describe(conn: Connection) -> str:

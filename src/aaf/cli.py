@@ -44,8 +44,10 @@ def load_target(target: str) -> Any:
 def _route_rows(routers: Sequence[Router]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     for router in routers:
-        for route in router.routes:
-            rows.append((_methods(route), route.rule, route.name, _handler_name(route)))
+        rows.extend(
+            (_methods(route), route.rule, route.name, _handler_name(route))
+            for route in router.routes
+        )
         for mount in router.mounts:
             app = mount.app
             name = getattr(app, "__qualname__", None) or type(app).__qualname__
@@ -117,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info")
     run.add_argument("--root-path", default="", help="the prefix a proxy mounts the app at")
     run.add_argument(
-        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from --forwarded-allow-ips"
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-* from --forwarded-allow-ips",
     )
     run.set_defaults(func=_cmd_run)
     routes = sub.add_parser("routes", help="print the route table of an app or router")

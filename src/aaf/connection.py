@@ -1,4 +1,4 @@
-"""``Connection``: one object per HTTP request (or WebSocket) wrapping ``scope``/``receive``/``send``.
+"""``Connection``: one object per HTTP request or WebSocket, wrapping scope/receive/send.
 
 The request side is parsed lazily (nothing is decoded until asked for). The response side is a
 small state machine - not started -> started -> finished - whose guards raise errors that say
@@ -96,9 +96,7 @@ class Connection:
         "scope",
     )
 
-    def __init__(
-        self, scope: Scope, receive: Receive, send: Send, app: App | None = None
-    ) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, app: App | None = None) -> None:
         # PERF: only plain assignments here; every view is built on first use.
         self.scope = scope
         self.asgi_receive = receive
@@ -234,7 +232,7 @@ class Connection:
         raw = self.req_headers.get_bytes("content-length")
         if raw is None:
             return None
-        # APPSEC: ASCII digits only: int() would accept "+5", " 5", "٥" and "1_0".
+        # APPSEC: ASCII digits only: int() would accept "+5", " 5", "1_0" and other scripts' digits.
         if not raw or len(raw) > 19 or not raw.isdigit():
             raise HTTPError(400, "invalid Content-Length header")
         declared = int(raw)
@@ -419,9 +417,7 @@ class Connection:
         body = data.encode() if isinstance(data, str) else data
         if self._resp_state == NOT_STARTED:
             # An empty finished response (a redirect, a 204) gets no content type.
-            content_type = (
-                _CONTENT_TYPE_BY_CHUNK.get(type(data)) if body or not finish else None
-            )
+            content_type = _CONTENT_TYPE_BY_CHUNK.get(type(data)) if body or not finish else None
             await self._start(content_type, len(body) if finish else None)
         if finish:
             self._resp_state = FINISHED
@@ -440,32 +436,40 @@ class Connection:
         await self.send(b"", finish=True)
 
     async def send_json(self, data: Any, status_code: int | None = None) -> None:
-        """Send ``data`` as a whole JSON response (the fast path for dict/list return values)."""
+        """Send ``data`` as a whole JSON response."""
         if status_code is not None:
             self.resp_status_code = status_code
-        await self._send_whole(b"application/json", _json.encode(data))
+        await self.send_whole(b"application/json", _json.encode(data))
 
-    async def _send_whole(self, content_type: bytes, body: bytes) -> None:
+    async def send_whole(self, content_type: bytes, body: bytes) -> None:
+        """Send a complete response (status ``resp_status_code``) in one go."""
+        start, last = self.whole_response(content_type, body)
+        await self.asgi_send(start)
+        await self.asgi_send(last)
+
+    def whole_response(self, content_type: bytes, body: bytes) -> tuple[Message, Message]:
+        """The two ASGI messages of a complete response; the response counts as sent.
+
+        PERF: a plain function (not a coroutine) so the app can await ``send`` itself.
+        """
         if self._resp_state != NOT_STARTED:
             self._begin_response(self.resp_status_code, "a response")
-        # PERF: the common one-shot response, inlined: two sends and one header list.
+        self._resp_state = FINISHED
         status = self.resp_status_code
-        if status_has_no_body(status):
-            await self._start(content_type, None)
-            self._resp_state = FINISHED
-            await self.asgi_send({"type": "http.response.body", "body": b""})
-            return
         headers = self._resp_headers
-        if headers is None:
+        if status < 200 or status == 204 or status == 304:
+            headers = headers or []
+            body = b""
+        elif headers is None:
             headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
         else:
             extra = [(b"content-length", b"%d" % len(body))]
             if not any(name == b"content-type" for name, _ in headers):
                 extra.append((b"content-type", content_type))
             headers = extra + headers
-        self._resp_state = FINISHED
-        send = self.asgi_send
-        await send({"type": "http.response.start", "status": status, "headers": headers})
         if self.scope.get("method") == "HEAD":
             body = b""
-        await send({"type": "http.response.body", "body": body})
+        return (
+            {"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body},
+        )

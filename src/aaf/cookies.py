@@ -119,7 +119,9 @@ def build_set_cookie(
         if site not in ("lax", "strict", "none"):
             raise CookieError(f"samesite must be 'lax', 'strict' or 'none', not {samesite!r}")
         if site == "none" and not secure:
-            raise CookieError("samesite='none' needs secure=True; browsers drop the cookie otherwise")
+            raise CookieError(
+                "samesite='none' needs secure=True; browsers drop the cookie otherwise"
+            )
         parts.append(f"SameSite={site.capitalize()}")
     if partitioned:
         if not secure:

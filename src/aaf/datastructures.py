@@ -116,7 +116,7 @@ class MutableHeaders(Headers):
         """Add one more value for ``key`` (e.g. a second ``set-cookie``)."""
         self._raw.append(encode_header(key, value))
 
-    def setdefault(self, key: str, value: str) -> str:  # type: ignore[override]
+    def setdefault(self, key: str, value: str) -> str:
         existing = self.get(key)
         if existing is not None:
             return existing

@@ -52,7 +52,7 @@ class BodyStateError(RuntimeError):
     """The request body was consumed in two ways that cannot both be satisfied."""
 
 
-class ClientDisconnect(Exception):  # noqa: N818 - reads as an event, like asyncio.CancelledError
+class ClientDisconnect(Exception):
     """The client went away while the request body was being read."""
 
 

@@ -9,7 +9,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 if TYPE_CHECKING:
     from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -60,9 +60,7 @@ class LifespanClient:
             "asgi": {"version": "3.0", "spec_version": "2.0"},
             "state": state,
         }
-        self._task = asyncio.ensure_future(
-            self.app(scope, self._to_app.get, self._from_app.put)  # type: ignore[arg-type]
-        )
+        self._task = asyncio.ensure_future(self.app(scope, self._to_app.get, self._from_app.put))
         await self._to_app.put({"type": "lifespan.startup"})
         message = await self._next_message()
         if message is None:
@@ -115,7 +113,8 @@ class LifespanRunner:
             return made
         if inspect.isasyncgen(made):
             # A bare async generator: treat it as if decorated with @asynccontextmanager.
-            return contextlib.asynccontextmanager(lambda: made)()
+            generator = cast("AsyncIterator[Mapping[str, Any] | None]", made)
+            return contextlib.asynccontextmanager(lambda: generator)()
         raise TypeError(
             "lifespan must return an async context manager (decorate it with "
             "@contextlib.asynccontextmanager) or be an async generator function"
@@ -170,10 +169,11 @@ class LifespanRunner:
             await self.startup(state)
         except Exception as exc:
             logger.exception("application startup failed")
-            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+            reason = f"{type(exc).__name__}: {exc}"
+            await send({"type": "lifespan.startup.failed", "message": reason})
             return
         await send({"type": "lifespan.startup.complete"})
-        message = await receive()
+        await receive()  # lifespan.shutdown
         try:
             await self.shutdown()
         except Exception as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from .datastructures import MutableHeaders
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ._types import RawHeaders, Receive, Scope, Send
+    from ._types import Message, RawHeaders, Receive, Scope, Send
     from .connection import Connection
 
 __all__ = [
@@ -43,6 +43,39 @@ def _with_charset(media_type: str) -> str:
     return media_type
 
 
+# PERF: media type -> validated, encoded Content-Type value. Bounded, so a media type built
+# from request data cannot grow it without limit.
+_CONTENT_TYPES: dict[str, bytes] = {}
+
+
+def content_type_header(media_type: str) -> bytes:
+    """The Content-Type value for ``media_type`` (charset added to text/*), validated."""
+    value = _CONTENT_TYPES.get(media_type)
+    if value is None:
+        full = _with_charset(media_type)
+        check_header_value("content-type", full)
+        value = full.encode("latin-1")
+        if len(_CONTENT_TYPES) < 512:
+            _CONTENT_TYPES[media_type] = value
+    return value
+
+
+_TEXT = content_type_header("text/plain")
+_OCTETS = content_type_header("application/octet-stream")
+
+
+def _split_conn(status_code: int | Connection) -> tuple[int, Connection | None]:
+    if type(status_code) is int:
+        conn = None
+    elif isinstance(status_code, int):  # an IntEnum such as HTTPStatus.CREATED
+        status_code, conn = int(status_code), None
+    else:
+        status_code, conn = 200, status_code
+    if not 100 <= status_code <= 599:
+        raise ValueError(f"status_code must be in 100..599, not {status_code}")
+    return status_code, conn
+
+
 class Response:
     """Base class: a status, headers and a way to emit the body.
 
@@ -50,8 +83,9 @@ class Response:
     ``await HttpResponse("hi", conn)`` sends right away.
     """
 
-    __slots__ = ("_conn", "media_type", "raw_headers", "status_code")
+    __slots__ = ("_conn", "content_type", "raw_headers", "status_code")
 
+    #: The Content-Type used when none is given (None: decided by the subclass).
     default_media_type: ClassVar[str | None] = None
 
     def __init__(
@@ -60,20 +94,21 @@ class Response:
         headers: HeadersLike | None = None,
         media_type: str | None = None,
     ) -> None:
-        conn: Connection | None = None
-        if not isinstance(status_code, int):
-            conn, status_code = status_code, 200
-        if not 100 <= status_code <= 599:
-            raise ValueError(f"status_code must be in 100..599, not {status_code}")
-        self._conn = conn
-        self.status_code = status_code
+        self.status_code, self._conn = _split_conn(status_code)
         # APPSEC: headers are validated when the response is built, so a CR/LF never reaches
         # http.response.start; the handler's error becomes a logged 500 instead.
-        self.raw_headers: RawHeaders = encode_headers(headers)
+        self.raw_headers: RawHeaders = encode_headers(headers) if headers else []
+        self.content_type: bytes | None = self._pick_content_type(media_type, None)
+
+    def _pick_content_type(self, media_type: str | None, fallback: bytes | None) -> bytes | None:
+        if self.raw_headers and any(n == b"content-type" for n, _ in self.raw_headers):
+            return None  # the caller's own Content-Type header wins
         media_type = media_type or self.default_media_type
-        self.media_type = _with_charset(media_type) if media_type else None
-        if self.media_type is not None:
-            check_header_value("content-type", self.media_type)
+        return content_type_header(media_type) if media_type else fallback
+
+    @property
+    def media_type(self) -> str | None:
+        return self.content_type.decode("latin-1") if self.content_type is not None else None
 
     @property
     def headers(self) -> MutableHeaders:
@@ -109,15 +144,15 @@ class Response:
     def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
 
-    def _start_headers(self, extra: RawHeaders | None, content_length: int | None) -> RawHeaders:
+    def start_headers(self, extra: RawHeaders | None, content_length: int | None) -> RawHeaders:
+        """The header list for http.response.start: ours, the response's, the connection's."""
         headers: RawHeaders = []
         if content_length is not None and not status_has_no_body(self.status_code):
             headers.append((b"content-length", b"%d" % content_length))
-        if self.media_type is not None and not any(
-            n == b"content-type" for n, _ in self.raw_headers
-        ):
-            headers.append((b"content-type", self.media_type.encode("latin-1")))
-        headers += self.raw_headers
+        if self.content_type is not None:
+            headers.append((b"content-type", self.content_type))
+        if self.raw_headers:
+            headers += self.raw_headers
         if extra:
             headers += extra
         return headers
@@ -150,44 +185,75 @@ class Response:
 
 
 class HttpResponse(Response):
-    """A response whose body is known up front (so it gets a Content-Length)."""
+    """A response whose body is known up front (so it gets a Content-Length).
+
+    Without a media type, a str body is ``text/plain; charset=utf-8`` and bytes are
+    ``application/octet-stream``.
+    """
 
     __slots__ = ("body",)
 
-    default_media_type = None
-
     def __init__(
         self,
-        body: str | bytes = b"",
+        body: Any = b"",
         status_code: int | Connection = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
     ) -> None:
-        if media_type is None and self.default_media_type is None:
-            media_type = "text/plain" if isinstance(body, str) else "application/octet-stream"
-        super().__init__(status_code, headers, media_type)
-        self.body = self.render(body)
+        # PERF: written out rather than calling Response.__init__: this runs once per request.
+        if type(status_code) is int and 100 <= status_code <= 599:
+            self.status_code = status_code
+            self._conn = None
+        else:
+            self.status_code, self._conn = _split_conn(status_code)
+        self.raw_headers = encode_headers(headers) if headers else []
+        if type(body) is str:
+            self.body = body.encode()
+            fallback: bytes | None = _TEXT
+        elif type(body) is bytes:
+            self.body = body
+            fallback = _OCTETS
+        else:
+            self.body = self.render(body)
+            fallback = None
+        if media_type is None and not self.raw_headers and self.default_media_type is None:
+            self.content_type = fallback
+        else:
+            self.content_type = self._pick_content_type(media_type, fallback)
 
     def render(self, body: Any) -> bytes:
-        if isinstance(body, bytes):
-            return body
-        if isinstance(body, str):
-            return body.encode()
+        """Turn a body that is not str/bytes into bytes (subclasses override)."""
+        if isinstance(body, bytearray | memoryview):
+            return bytes(body)
         raise TypeError(
             f"{type(self).__name__} body must be str or bytes, not {type(body).__name__}; "
             "use JsonResponse for data"
         )
 
     async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
-        no_body = status_has_no_body(self.status_code)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": self._start_headers(extra, None if no_body else len(self.body)),
-            }
+        start, last = self.messages(head, extra)
+        await send(start)
+        await send(last)
+
+    def messages(self, head: bool, extra: RawHeaders | None) -> tuple[Message, Message]:
+        """The two ASGI messages of this response (PERF: no coroutine; the app sends them)."""
+        status = self.status_code
+        body = self.body
+        if status < 200 or status == 204 or status == 304:
+            headers = self.start_headers(extra, None)
+            body = b""
+        else:
+            headers = [(b"content-length", b"%d" % len(body))]
+            if self.content_type is not None:
+                headers.append((b"content-type", self.content_type))
+            if self.raw_headers:
+                headers += self.raw_headers
+            if extra:
+                headers += extra
+        return (
+            {"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": b"" if head else body},
         )
-        await send({"type": "http.response.body", "body": b"" if head or no_body else self.body})
 
 
 class PlainTextResponse(HttpResponse):
@@ -247,9 +313,10 @@ class RedirectResponse(HttpResponse):
         status_code: int | Connection = 307,
         headers: HeadersLike | None = None,
     ) -> None:
-        super().__init__(b"", status_code, headers, "text/plain")
-        if isinstance(status_code, int) and not 300 <= status_code <= 399:
-            raise ValueError(f"a redirect status is 3xx, not {status_code}")
+        super().__init__(b"", status_code, headers)
+        if not 300 <= self.status_code <= 399:
+            raise ValueError(f"a redirect status is 3xx, not {self.status_code}")
+        self.content_type = None
         self.raw_headers.append((b"location", safe_location(url).encode("latin-1")))
 
     @property
@@ -261,7 +328,13 @@ Content = str | bytes
 _DONE = object()
 
 
-async def _iterate(content: Iterable[Content] | AsyncIterable[Content]) -> AsyncIterator[Content]:
+def _next_or_done(iterator: Iterator[Content]) -> object:
+    return next(iterator, _DONE)
+
+
+async def _iterate(
+    content: Iterable[Content] | AsyncIterable[Content],
+) -> AsyncGenerator[Content, None]:
     if isinstance(content, AsyncIterable):
         async for chunk in content:
             yield chunk
@@ -273,10 +346,10 @@ async def _iterate(content: Iterable[Content] | AsyncIterable[Content]) -> Async
         # so the event loop keeps serving other connections.
         iterator: Iterator[Content] = iter(content)
         while True:
-            chunk = await asyncio.to_thread(next, iterator, _DONE)  # type: ignore[call-overload]
-            if chunk is _DONE:
+            item: object = await asyncio.to_thread(_next_or_done, iterator)
+            if item is _DONE:
                 return
-            yield chunk
+            yield item  # type: ignore[misc]
 
 
 class StreamingResponse(Response):
@@ -301,7 +374,7 @@ class StreamingResponse(Response):
             {
                 "type": "http.response.start",
                 "status": self.status_code,
-                "headers": self._start_headers(extra, None),
+                "headers": self.start_headers(extra, None),
             }
         )
         if not head:

@@ -88,7 +88,7 @@ class IntConverter(Converter):
     regex = "[0-9]+"
 
     def to_python(self, value: str) -> int:
-        # APPSEC: int() alone would accept "+1", " 1", "1_0" and non-ASCII digits like "١".
+        # APPSEC: int() alone would accept "+1", " 1", "1_0" and non-ASCII digits (Arabic-Indic...).
         if not (value.isascii() and value.isdigit()):
             raise ValueError("not ASCII digits")
         return int(value)
@@ -214,7 +214,9 @@ def parse_rule(rule: str, converters: Mapping[str, Converter]) -> list[Part]:
 
 
 def _rule_text(parts: list[Part]) -> str:
-    return "/" + "/".join(p if isinstance(p, str) else f"<{p.converter_name}:{p.name}>" for p in parts)
+    return "/" + "/".join(
+        p if isinstance(p, str) else f"<{p.converter_name}:{p.name}>" for p in parts
+    )
 
 
 # ---------------------------------------------------------------------------- routes
@@ -302,7 +304,7 @@ class NoMatch:
 
 # ---------------------------------------------------------------------------- the trie
 class _Node:
-    __slots__ = ("leaf", "params", "spans", "static")
+    __slots__ = ("leaf", "only_converter", "only_param", "only_static", "params", "spans", "static")
 
     def __init__(self) -> None:
         self.static: dict[str, _Node] = {}
@@ -310,6 +312,20 @@ class _Node:
         self.params: list[tuple[str, Converter, _Node]] = []
         self.spans: list[tuple[str, Converter, _Node]] = []
         self.leaf: dict[str, Route] | None = None  # method -> route ("" for websocket)
+        # Set by finalize(): how to step down without backtracking, when that is possible.
+        self.only_static = False
+        self.only_converter: Converter | None = None
+        self.only_param: _Node | None = None
+
+    def finalize(self) -> None:
+        self.only_static = not self.params and not self.spans
+        single = len(self.params) == 1 and not self.static and not self.spans
+        self.only_converter = self.params[0][1] if single else None
+        self.only_param = self.params[0][2] if single else None
+        for child in self.static.values():
+            child.finalize()
+        for _, _, child in self.params + self.spans:
+            child.finalize()
 
     def child_for(self, part: Part) -> _Node:
         if isinstance(part, str):
@@ -327,7 +343,11 @@ class _Node:
 
 
 def _walk(
-    node: _Node, segments: list[str], index: int, values: list[Any], method: str | None,
+    node: _Node,
+    segments: list[str],
+    index: int,
+    values: list[Any],
+    method: str | None,
     allowed: set[str] | None,
 ) -> tuple[Route, list[Any]] | None:
     """Depth-first search: static children, then converters, then spanning converters."""
@@ -409,6 +429,10 @@ class _Table:
     def find(
         self, method: str | None, path: str, allowed: set[str] | None = None
     ) -> tuple[Route, list[Any]] | None:
+        """The route for ``method`` at ``path`` and its converted parameter values.
+
+        With ``allowed``, also collects the methods of every route whose rule matches ``path``.
+        """
         leaf = self.static.get(path)
         if leaf is not None:
             route = leaf.get(method) if method is not None else None
@@ -416,7 +440,33 @@ class _Table:
                 return route, []
             if allowed is not None:
                 allowed.update(leaf)
-        return _walk(self.root, path[1:].split("/"), 0, [], method, allowed)
+        segments = path[1:].split("/")
+        if allowed is not None:
+            return _walk(self.root, segments, 0, [], method, allowed)
+        # PERF: descend without recursion while every node offers a single way down (the usual
+        # case); a node with both static and parameter children falls back to the full search.
+        node = self.root
+        values: list[Any] = []
+        for segment in segments:
+            step: _Node | None
+            if node.only_static:
+                step = node.static.get(segment)
+            elif node.only_converter is not None:
+                try:
+                    values.append(node.only_converter.to_python(segment))
+                except ValueError:
+                    return None
+                step = node.only_param
+            else:
+                return _walk(self.root, segments, 0, [], method, None)
+            if step is None:
+                return None
+            node = step
+        leaf = node.leaf
+        if leaf is None:
+            return None
+        route = leaf.get(method) if method is not None else None
+        return (route, values) if route is not None else None
 
 
 def _describe(func: Callable[..., Any] | None) -> str:
@@ -597,24 +647,29 @@ class Router:
 
         return decorator
 
-    def get(self, rule: str, name: str | None = None, *, limits: Limits | None = None
-            ) -> Callable[[H], H]:
+    def get(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
         return self.route(rule, ["GET"], name, limits=limits)
 
-    def post(self, rule: str, name: str | None = None, *, limits: Limits | None = None
-             ) -> Callable[[H], H]:
+    def post(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
         return self.route(rule, ["POST"], name, limits=limits)
 
-    def put(self, rule: str, name: str | None = None, *, limits: Limits | None = None
-            ) -> Callable[[H], H]:
+    def put(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
         return self.route(rule, ["PUT"], name, limits=limits)
 
-    def patch(self, rule: str, name: str | None = None, *, limits: Limits | None = None
-              ) -> Callable[[H], H]:
+    def patch(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
         return self.route(rule, ["PATCH"], name, limits=limits)
 
-    def delete(self, rule: str, name: str | None = None, *, limits: Limits | None = None
-               ) -> Callable[[H], H]:
+    def delete(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
         return self.route(rule, ["DELETE"], name, limits=limits)
 
     def websocket(
@@ -638,8 +693,10 @@ class Router:
         """Hand every request under ``prefix`` to ``app`` (``root_path`` gets the prefix)."""
         clean = _check_prefix(prefix, "mount")
         if not clean:
-            raise RouteError("a mount needs a prefix such as '/static'; use a second router "
-                             "in aaf([...]) for a fallback app")
+            raise RouteError(
+                "a mount needs a prefix such as '/static'; use a second router "
+                "in aaf([...]) for a fallback app"
+            )
         if not callable(app):
             raise RouteError(f"mount {prefix!r}: {app!r} is not an ASGI application")
         self._mounts.append(Mount(clean, app, name))
@@ -730,6 +787,8 @@ class _Compiled:
                     "with different handlers; pass name=... to tell them apart"
                 )
             same.append(route)
+        self.http.root.finalize()
+        self.ws.root.finalize()
         # Longest prefix first, so /static/img wins over /static.
         self.mounts = sorted(mounts, key=lambda m: len(m.prefix), reverse=True)
 

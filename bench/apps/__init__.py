@@ -1,0 +1,1 @@
+"""The benchmark cases written for each framework; every module exposes ``build(case, routes)``."""
