@@ -64,16 +64,15 @@ _TEXT = content_type_header("text/plain")
 _OCTETS = content_type_header("application/octet-stream")
 
 
-def _split_conn(status_code: int | Connection) -> tuple[int, Connection | None]:
-    if type(status_code) is int:
-        conn = None
-    elif isinstance(status_code, int):  # an IntEnum such as HTTPStatus.CREATED
-        status_code, conn = int(status_code), None
+def _split_conn(status_or_conn: int | Connection) -> tuple[int, Connection | None]:
+    conn: Connection | None = None
+    if isinstance(status_or_conn, int):  # also an IntEnum such as HTTPStatus.CREATED
+        status = int(status_or_conn)
     else:
-        status_code, conn = 200, status_code
-    if not 100 <= status_code <= 599:
-        raise ValueError(f"status_code must be in 100..599, not {status_code}")
-    return status_code, conn
+        status, conn = 200, status_or_conn
+    if not 100 <= status <= 599:
+        raise ValueError(f"status_code must be in 100..599, not {status}")
+    return status, conn
 
 
 class Response:
