@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aaf.lifespan import LifespanClient  # noqa: E402
+from aaf.lifespan import LifespanClient
 
 FRAMEWORKS = ["raw", "aaf", "starlette", "fastapi", "litestar", "blacksheep", "falcon"]
 ECHO_BODY = b'{"name":"aaf","tags":["fast","small"],"count":3,"nested":{"ok":true}}'
@@ -138,8 +138,9 @@ async def time_app(app: Any, case: Case, rounds: int, per_round: int) -> float:
 
 def load(framework: str) -> Any | None:
     try:
-        return importlib.import_module(f"bench.apps.{framework}_app" if framework != "raw"
-                                       else "bench.apps.raw")
+        return importlib.import_module(
+            f"bench.apps.{framework}_app" if framework != "raw" else "bench.apps.raw"
+        )
     except ImportError as exc:
         print(f"  ({framework} skipped: {exc})", file=sys.stderr)
         return None
@@ -163,8 +164,10 @@ async def run(frameworks: list[str], rounds: int, per_round: int, routes: int) -
             await check(app, case, framework)
             results[framework, case.name] = await time_app(app, case, rounds, per_round)
             await lifespan.shutdown()
-    print(f"\nIn-process, µs per request (median of {rounds} rounds x {per_round}); "
-          f"param route is the last of {routes} routes")
+    print(
+        f"\nIn-process, µs per request (median of {rounds} rounds x {per_round}); "
+        f"param route is the last of {routes} routes"
+    )
     print(f"{'framework':<12}" + "".join(f"{c.name:>18}" for c in CASES))
     for framework in frameworks:
         if (framework, CASES[0].name) not in results:

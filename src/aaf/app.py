@@ -168,6 +168,9 @@ class App:
                 await self.send_result(conn, result)
         except Exception as exc:
             await self.handle_error(conn, exc)
+        finally:
+            if conn._on_finish is not None:
+                await conn.run_on_finish()
 
     # ------------------------------------------------------------------ helpers
     def limits_for(self, route: Route | None) -> Limits:

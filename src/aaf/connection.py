@@ -8,7 +8,9 @@ what went wrong and how to fix it.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from .routing import Route
 
 __all__ = ["Connection", "ConnectionType"]
+
+logger = logging.getLogger("aaf.error")
 
 
 class ConnectionType(StrEnum):
@@ -83,6 +87,7 @@ class Connection:
         "_body_state",
         "_cookies",
         "_headers",
+        "_on_finish",
         "_query",
         "_resp_headers",
         "_resp_state",
@@ -113,6 +118,7 @@ class Connection:
         self._cookies: dict[str, str] | None = None
         self._body: bytes | None = None
         self._body_state = _BODY_UNREAD
+        self._on_finish: list[Callable[[], Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.scope['type']} {self.method} {self.path!r}>"
@@ -226,6 +232,29 @@ class Connection:
             raise RuntimeError("url_for needs the connection's app; build the app with aaf(...)")
         root: str = self.scope.get("root_path", "")
         return root + self.app.url_for(name, **params)
+
+    # ------------------------------------------------------------------ end of request
+    def on_finish(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback()`` (sync or async) when the app is done with this connection.
+
+        Callbacks run after the response (also after errors and disconnects), newest first, so
+        resources opened while handling the request (temporary files...) are always released.
+        Their errors are logged, never sent to the client.
+        """
+        if self._on_finish is None:
+            self._on_finish = [callback]
+        else:
+            self._on_finish.append(callback)
+
+    async def run_on_finish(self) -> None:
+        callbacks, self._on_finish = self._on_finish or [], None
+        for callback in reversed(callbacks):
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("on_finish callback %r failed", callback)
 
     # ------------------------------------------------------------------ request body
     def _declared_length(self, limit: int) -> int | None:

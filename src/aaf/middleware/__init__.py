@@ -1,0 +1,1 @@
+"""Middleware: plain ASGI classes, listed in ``aaf(..., middleware=[Middleware(cls, **opts)])``."""

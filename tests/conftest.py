@@ -1,0 +1,81 @@
+"""Shared fixtures and helpers for the test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+Message = dict[str, Any]
+
+
+class ASGIRecorder:
+    """Calls an ASGI app directly with a scripted receive() and records what it sends."""
+
+    def __init__(self, messages: list[Message] | None = None) -> None:
+        self.incoming = list(messages or [{"type": "http.request", "body": b""}])
+        self.sent: list[Message] = []
+        self.received = 0
+
+    async def receive(self) -> Message:
+        self.received += 1
+        if self.incoming:
+            return self.incoming.pop(0)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    @property
+    def status(self) -> int:
+        return int(self.sent[0]["status"])
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        return dict(self.sent[0]["headers"])
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent[1:])
+
+
+def http_scope(
+    path: str = "/",
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    query: bytes = b"",
+    root_path: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": root_path,
+        "headers": headers if headers is not None else [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    scope.update(extra)
+    return scope
+
+
+async def call(
+    app: Callable[..., Awaitable[None]],
+    scope: dict[str, Any],
+    messages: list[Message] | None = None,
+) -> ASGIRecorder:
+    recorder = ASGIRecorder(messages)
+    await app(scope, recorder.receive, recorder.send)
+    return recorder
+
+
+@pytest.fixture
+def recorder() -> ASGIRecorder:
+    return ASGIRecorder()

@@ -1,0 +1,64 @@
+"""The curated public API: what `from aaf import ...` offers, and the module paths."""
+
+from __future__ import annotations
+
+import aaf
+
+
+def test_all_is_exactly_the_curated_list() -> None:
+    assert sorted(aaf.__all__) == sorted(
+        [
+            "URL",
+            "Address",
+            "App",
+            "BodyStateError",
+            "ClientDisconnect",
+            "Connection",
+            "ConnectionType",
+            "Converter",
+            "HTTPError",
+            "Headers",
+            "HtmlResponse",
+            "HttpResponse",
+            "JsonResponse",
+            "KiB",
+            "Limits",
+            "MiB",
+            "Middleware",
+            "MutableHeaders",
+            "PlainTextResponse",
+            "QueryParams",
+            "RedirectResponse",
+            "Response",
+            "ResponseStateError",
+            "RouteError",
+            "Router",
+            "StreamingResponse",
+            "__version__",
+            "aaf",
+        ]
+    )
+
+
+def test_every_public_name_exists() -> None:
+    for name in aaf.__all__:
+        assert hasattr(aaf, name), name
+
+
+def test_module_paths_match_the_top_level_names() -> None:
+    from aaf.app import App
+    from aaf.connection import Connection
+    from aaf.response import HttpResponse, JsonResponse
+    from aaf.routing import Router
+
+    assert aaf.Connection is Connection
+    assert aaf.Router is Router
+    assert aaf.HttpResponse is HttpResponse
+    assert aaf.JsonResponse is JsonResponse
+    assert aaf.aaf is App
+
+
+def test_package_ships_py_typed() -> None:
+    from importlib.resources import files
+
+    assert files("aaf").joinpath("py.typed").is_file()
