@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import pytest
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
+
+
+async def noop_receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
+async def noop_send(message: Message) -> None:
+    return None
 
 
 class ASGIRecorder:
     """Calls an ASGI app directly with a scripted receive() and records what it sends."""
 
-    def __init__(self, messages: list[Message] | None = None) -> None:
+    def __init__(self, messages: list[dict[str, Any]] | None = None) -> None:
         self.incoming = list(messages or [{"type": "http.request", "body": b""}])
         self.sent: list[Message] = []
         self.received = 0
@@ -69,7 +77,7 @@ def http_scope(
 async def call(
     app: Callable[..., Awaitable[None]],
     scope: dict[str, Any],
-    messages: list[Message] | None = None,
+    messages: list[dict[str, Any]] | None = None,
 ) -> ASGIRecorder:
     recorder = ASGIRecorder(messages)
     await app(scope, recorder.receive, recorder.send)

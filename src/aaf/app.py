@@ -269,7 +269,8 @@ class App:
         if handler is not None and not conn.started:
             try:
                 result = handler(conn, exc)
-                if inspect.isawaitable(result):
+                # Responses are awaitable too (with a connection); only await coroutines etc.
+                if inspect.isawaitable(result) and not isinstance(result, Response):
                     result = await result
                 await self.send_result(conn, result)
                 return

@@ -46,6 +46,15 @@ class RouteError(ValueError):
     """A rule, converter, name or handler cannot be registered; the message says how to fix it."""
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    options = list(candidates)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    if not close:
+        close = [c for c in options if c.startswith(name) or name.startswith(c)][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 # ---------------------------------------------------------------------------- converters
 class Converter:
     """Turns one path segment into a Python value and back.
@@ -198,11 +207,9 @@ def parse_rule(rule: str, converters: Mapping[str, Converter]) -> list[Part]:
         name = match.group(2)
         converter = converters.get(conv_name)
         if converter is None:
-            close = difflib.get_close_matches(conv_name, list(converters), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise RouteError(
                 f"rule {rule!r} uses unknown converter {conv_name!r} (known: "
-                f"{', '.join(sorted(converters))}){hint}"
+                f"{', '.join(sorted(converters))}){did_you_mean(conv_name, converters)}"
             )
         if name in seen:
             raise RouteError(f"rule {rule!r} uses the parameter {name!r} twice")
@@ -247,8 +254,7 @@ class Route:
         unknown = [n for n in params if n not in self.param_names]
         if unknown:
             name = unknown[0]
-            close = difflib.get_close_matches(name, self.param_names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, self.param_names)
             raise RouteError(f"route {self.rule!r} has no parameter {name!r}{hint}")
         if missing:
             raise RouteError(f"route {self.rule!r} needs the parameter {missing[0]!r}")
@@ -416,15 +422,14 @@ class _Table:
             leaf = node.leaf
         for key in keys:
             existing = leaf.get(key)
-            if existing is not None and existing.handler is not route.handler:
+            if existing is not None:
                 what = "WebSocket" if route.websocket else key
                 raise RouteError(
                     f"{what} {route.rule!r} is registered twice (handlers "
                     f"{_describe(existing.endpoint)} and {_describe(route.endpoint)}); "
                     "remove one or change its rule"
                 )
-            if existing is None:
-                leaf[key] = route
+            leaf[key] = route
 
     def find(
         self, method: str | None, path: str, allowed: set[str] | None = None
@@ -507,8 +512,7 @@ def _check_handler(handler: Callable[..., Any], parts: list[Part], rule: str) ->
     rule_names = [p.name for p in parts if isinstance(p, Param)]
     for name in rule_names:
         if name not in rest and not has_var_kw:
-            close = difflib.get_close_matches(name, list(rest), n=1)
-            hint = f"; did you mean to rename {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, rest)
             raise RouteError(
                 f"rule {rule!r} has parameter {name!r} but handler {_describe(handler)} "
                 f"takes no argument {name!r}{hint}"
@@ -560,6 +564,7 @@ class Router:
         self._mounts: list[Mount] = []
         self._includes: list[tuple[Router, str]] = []
         self._compiled: _Compiled | None = None
+        self._parents: list[Router] = []  # routers that include this one
         # Own routes only, kept incrementally so a duplicate fails at registration.
         self._registry = (_Table(), _Table())
         self._names: dict[str, Route] = {}
@@ -618,7 +623,7 @@ class Router:
         self._registry[websocket].add(route, _keys(route))
         self._names.setdefault(route_name, route)
         self._routes.append(route)
-        self._compiled = None
+        self._invalidate()
         return route
 
     @staticmethod
@@ -685,9 +690,19 @@ class Router:
         """Serve ``other``'s routes (and mounts) under ``prefix``; later additions included."""
         if other is self:
             raise RouteError("a router cannot include itself")
-        self._includes.append((other, _check_prefix(prefix, "include")))
-        self._compiled = None
-        self.compile()  # fail now on duplicate names or rules
+        if other._includes_router(self):
+            raise RouteError("routers include each other in a cycle; include each one once")
+        clean = _check_prefix(prefix, "include")
+        self._includes.append((other, clean))
+        other._parents.append(self)
+        self._invalidate()
+        try:
+            self.compile()  # fail now on duplicate names or rules
+        except RouteError:
+            self._includes.pop()
+            other._parents.remove(self)
+            self._invalidate()
+            raise
 
     def mount(self, prefix: str, app: ASGIApp, name: str | None = None) -> None:
         """Hand every request under ``prefix`` to ``app`` (``root_path`` gets the prefix)."""
@@ -700,25 +715,31 @@ class Router:
         if not callable(app):
             raise RouteError(f"mount {prefix!r}: {app!r} is not an ASGI application")
         self._mounts.append(Mount(clean, app, name))
+        self._invalidate()
+
+    def _includes_router(self, router: Router) -> bool:
+        return any(sub is router or sub._includes_router(router) for sub, _ in self._includes)
+
+    def _invalidate(self) -> None:
+        """Drop compiled tables here and in every router that includes this one."""
         self._compiled = None
+        for parent in self._parents:
+            parent._invalidate()
 
     # -- compiled view -----------------------------------------------------------
     def compile(self) -> _Compiled:
         if self._compiled is None:
-            self._compiled = _Compiled(self._flatten("", set()))
+            self._compiled = _Compiled(self._flatten(""))
         return self._compiled
 
-    def _flatten(self, prefix: str, seen: set[int]) -> tuple[list[Route], list[Mount]]:
-        if id(self) in seen:
-            raise RouteError("routers include each other in a cycle")
-        seen = seen | {id(self)}
+    def _flatten(self, prefix: str) -> tuple[list[Route], list[Mount]]:
         prefix_parts: list[Part] = parse_rule(prefix, {})[:] if prefix else []
         routes = [
             _prefixed(route, prefix, prefix_parts) if prefix else route for route in self._routes
         ]
         mounts = [Mount(prefix + m.prefix, m.app, m.name) for m in self._mounts]
         for other, sub_prefix in self._includes:
-            sub_routes, sub_mounts = other._flatten(prefix + sub_prefix, seen)
+            sub_routes, sub_mounts = other._flatten(prefix + sub_prefix)
             routes += sub_routes
             mounts += sub_mounts
         return routes, mounts
@@ -817,9 +838,7 @@ class _Compiled:
     def url_for(self, name: str, params: Mapping[str, Any]) -> str:
         routes = self.names.get(name)
         if not routes:
-            close = difflib.get_close_matches(name, list(self.names), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RouteError(f"no route is named {name!r}{hint}")
+            raise RouteError(f"no route is named {name!r}{did_you_mean(name, self.names)}")
         # A handler stacked under several rules: take the rule whose parameters fit exactly.
         for route in routes:
             if set(route.param_names) == set(params):

@@ -71,6 +71,10 @@ class _Exchange:
     async def _run(self) -> None:
         try:
             await self.app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if not self.started.done():
+                self.started.set_exception(exc)  # the test sees the app's own error
+            raise
         finally:
             if not self.started.done():
                 self.started.set_exception(

@@ -1,0 +1,97 @@
+"""The `aaf` command: routes table, run (uvicorn), and clear errors for bad targets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from aaf import cli
+
+from .support.servers import REPO
+
+
+def test_routes_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["routes", "examples.hello.app:app"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["METHOD", "RULE", "NAME", "HANDLER"]
+    rows = [line.split() for line in out[1:]]
+    assert ["GET", "/", "hello", "examples.hello.app.hello"] in rows
+    assert ["GET", "/hello/<name>", "hello", "examples.hello.app.hello"] in rows
+    assert ["POST", "/echo", "echo", "examples.hello.app.echo"] in rows
+    assert ["GET", "/tasks/<uuid:task_id>", "task", "examples.hello.app.task"] in rows
+
+
+def test_routes_accepts_a_router_and_lists_mounts_and_websockets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from aaf import Router
+
+    router = Router()
+    router.add_route("/ws", lambda conn: None, name="ws", websocket=True)
+    router.add_route("/head-only", lambda conn: None, ["HEAD"], name="head")
+
+    async def raw(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    router.mount("/raw", raw, name="raw")
+    module = types.ModuleType("fake_routes_module")
+    module.router = router  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_routes_module", module)
+    assert cli.main(["routes", "fake_routes_module:router"]) == 0
+    out = capsys.readouterr().out
+    assert "WEBSOCKET  /ws" in out
+    assert "HEAD       /head-only" in out
+    assert "MOUNT      /raw" in out
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("no-colon", "expected 'module:attribute'"),
+        ("missing_module_xyz:app", "cannot import module 'missing_module_xyz'"),
+        ("examples.hello.app:nope", "has no attribute 'nope'"),
+        ("examples.hello.app:router.routes", "not an aaf app or Router"),
+    ],
+)
+def test_bad_targets_give_clear_errors(
+    target: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["routes", target]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_starts_uvicorn_with_the_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
+    assert cli.main(["run", "examples.hello.app:app", "--port", "9999", "--workers", "2"]) == 0
+    args, kwargs = calls[0]
+    assert args == ("examples.hello.app:app",)
+    assert kwargs["port"] == 9999
+    assert kwargs["host"] == "127.0.0.1"
+    assert kwargs["workers"] == 2
+    assert kwargs["reload"] is False
+
+
+def test_run_fails_fast_on_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "examples.hello.app:missing"]) == 2
+    assert "has no attribute 'missing'" in capsys.readouterr().err
+
+
+def test_the_console_script_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aaf.cli", "routes", "examples.hello.app:app"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/count/<int:number>" in result.stdout
