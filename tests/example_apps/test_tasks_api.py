@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from examples.tasks import Settings, TaskChange
+from examples.tasks import Settings, TaskChange, repository_for, tasks_router
 from examples.tasks.api import MAX_TITLE_LENGTH
-from examples.tasks.app import build_app
+from examples.tasks.app import build_app, repository_lifespan
 
+from aaf import Connection, Router, aaf
 from aaf.testing import AsyncTestClient
 
 NOT_FOUND = {"error": "not found"}
@@ -349,3 +350,23 @@ async def test_a_failing_on_change_hook_is_logged_not_sent(
     assert record.getMessage().startswith("the on_change hook failed for created task ")
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], ConnectionError)
+
+
+# ------------------------------------------------------------------------------ composition
+async def test_the_router_composes_into_a_bigger_app(sqlite_url: str) -> None:
+    repo = repository_for(sqlite_url)
+    site = Router()
+
+    @site.get("/")
+    async def home(conn: Connection) -> str:
+        return "home page"
+
+    site.include(tasks_router(repo), prefix="/api")
+    app = aaf([site], lifespan=repository_lifespan(repo))
+    async with AsyncTestClient(app) as client:
+        created = await client.post("/api/tasks", json={"title": "nested"})
+        assert created.status_code == 201
+        assert created.headers["location"] == f"/api/tasks/{created.json()['id']}"
+        assert (await client.get(created.headers["location"])).json() == created.json()
+        assert (await client.get("/")).text == "home page"
+        assert (await client.get("/tasks")).status_code == 404
