@@ -1,0 +1,111 @@
+"""Tasks in PostgreSQL through an asyncpg connection pool (``DATABASE_URL=postgresql://...``).
+
+Every server process has its own pool; all of them share the database, which is what lets
+several processes and machines serve the same tasks.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from .models import Task
+from .repository import RepositoryClosedError, TaskRepository
+
+__all__ = ["PostgresTaskRepository"]
+
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 10
+# Any constant shared by every process: the key of the advisory lock around schema creation.
+SCHEMA_LOCK_KEY = 0x7A5C5
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    seq   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- creation order
+    id    UUID    NOT NULL UNIQUE,
+    title TEXT    NOT NULL,
+    done  BOOLEAN NOT NULL
+)
+"""
+INSERT = "INSERT INTO tasks (id, title, done) VALUES ($1, $2, $3) RETURNING id, title, done"
+# Static SQL with optional filters: a NULL parameter switches its filter off. strpos() rather
+# than LIKE, so "%" and "_" in the search text are plain characters.
+SELECT = (
+    "SELECT id, title, done FROM tasks"
+    " WHERE ($1::text IS NULL OR strpos(lower(title), lower($1::text)) > 0)"
+    " AND ($2::boolean IS NULL OR done = $2::boolean)"
+    " ORDER BY seq"
+)
+SELECT_ONE = "SELECT id, title, done FROM tasks WHERE id = $1"
+UPDATE = (
+    "UPDATE tasks SET title = coalesce($2, title), done = coalesce($3, done)"
+    " WHERE id = $1 RETURNING id, title, done"
+)
+DELETE = "DELETE FROM tasks WHERE id = $1 RETURNING id, title, done"
+
+
+def _task(row: asyncpg.Record) -> Task:
+    return Task(row["id"], row["title"], row["done"])
+
+
+class PostgresTaskRepository(TaskRepository):
+    def __init__(self, dsn: str) -> None:
+        # asyncpg speaks postgresql:// itself; "+asyncpg" is SQLAlchemy's spelling of the driver.
+        self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return "PostgresTaskRepository(<dsn hidden>)"  # the DSN may hold a password
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(self.dsn, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # Workers starting together would race on CREATE TABLE IF NOT EXISTS (it can
+                # still fail with a duplicate key when two run at once); the lock serializes them.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK_KEY)
+                await conn.execute(SCHEMA)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RepositoryClosedError("PostgreSQL")
+        return self._pool
+
+    async def _one(self, sql: str, *args: object) -> Task | None:
+        row = await self.pool.fetchrow(sql, *args)
+        return None if row is None else _task(row)
+
+    async def create(self, title: str, done: bool = False) -> Task:
+        task = await self._one(INSERT, uuid4(), title, done)
+        if task is None:  # RETURNING always yields the inserted row
+            raise RuntimeError("PostgreSQL returned no row for an INSERT")
+        return task
+
+    async def find(self, *, contains: str | None = None, done: bool | None = None) -> list[Task]:
+        if contains is not None and "\x00" in contains:
+            return []  # PostgreSQL text cannot hold NUL, so no title contains it
+        rows = await self.pool.fetch(SELECT, contains, done)
+        return [_task(row) for row in rows]
+
+    async def get(self, task_id: UUID) -> Task | None:
+        return await self._one(SELECT_ONE, task_id)
+
+    async def update(
+        self, task_id: UUID, *, title: str | None = None, done: bool | None = None
+    ) -> Task | None:
+        return await self._one(UPDATE, task_id, title, done)
+
+    async def delete(self, task_id: UUID) -> Task | None:
+        return await self._one(DELETE, task_id)

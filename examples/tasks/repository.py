@@ -1,0 +1,95 @@
+"""Where tasks live: a small async interface with one implementation per database.
+
+A repository is created from a database URL without touching the database; ``open()`` (or
+``async with repo:``) connects and creates the schema, ``close()`` disconnects. The app does
+both in its lifespan, so connections live exactly as long as the server process serves.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from .models import Task
+
+__all__ = ["RepositoryClosedError", "TaskRepository", "repository_for"]
+
+SQLITE_SCHEME = "sqlite://"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+
+
+class RepositoryClosedError(RuntimeError):
+    """The repository was used before ``open()`` or after ``close()``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"the {name} task repository is not open; open it in the app lifespan "
+            "(async with repo: ...) before serving requests"
+        )
+
+
+class TaskRepository(abc.ABC):
+    """Tasks in creation order. Every method is one statement, so each is atomic by itself."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema if it does not exist."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Disconnect; safe to call twice."""
+
+    @abc.abstractmethod
+    async def create(self, title: str, done: bool = False) -> Task: ...
+
+    @abc.abstractmethod
+    async def find(self, *, contains: str | None = None, done: bool | None = None) -> list[Task]:
+        """Tasks whose title contains ``contains`` (case-insensitive) and whose state is
+        ``done``; ``None`` means no filter."""
+
+    @abc.abstractmethod
+    async def get(self, task_id: UUID) -> Task | None: ...
+
+    @abc.abstractmethod
+    async def update(
+        self, task_id: UUID, *, title: str | None = None, done: bool | None = None
+    ) -> Task | None:
+        """Change the given fields; the task as stored afterwards, or None if unknown."""
+
+    @abc.abstractmethod
+    async def delete(self, task_id: UUID) -> Task | None:
+        """Remove the task; the removed task, or None if unknown."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def repository_for(database_url: str) -> TaskRepository:
+    """The repository for ``database_url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    Drivers are imported here, so an app on SQLite does not need asyncpg installed.
+    """
+    if database_url.startswith(SQLITE_SCHEME):
+        from .sqlite import SQLiteTaskRepository, sqlite_path
+
+        return SQLiteTaskRepository(sqlite_path(database_url))
+    if database_url.startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresTaskRepository
+
+        return PostgresTaskRepository(database_url)
+    scheme = database_url.partition(":")[0] or database_url
+    raise ValueError(
+        f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///path/to/tasks.db "
+        "or postgresql://user:password@host:5432/dbname"
+    )

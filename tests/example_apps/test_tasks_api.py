@@ -1,0 +1,372 @@
+"""examples/tasks: the JSON API, on SQLite and on PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from examples.tasks import Settings, TaskChange, repository_for, tasks_router
+from examples.tasks.api import MAX_TITLE_LENGTH
+from examples.tasks.app import build_app, repository_lifespan
+
+from aaf import Connection, Router, aaf
+from aaf.testing import AsyncTestClient
+
+NOT_FOUND = {"error": "not found"}
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(build_app(Settings(database_url=database_url))) as client:
+        yield client
+
+
+async def create(client: AsyncTestClient, title: str, done: bool = False) -> dict[str, Any]:
+    response = await client.post("/tasks", json={"title": title, "done": done})
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+# ------------------------------------------------------------------------------ POST /tasks
+async def test_create_answers_201_with_the_stored_task(client: AsyncTestClient) -> None:
+    response = await client.post("/tasks", json={"title": "Write docs", "done": False})
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+    task = response.json()
+    assert set(task) == {"id", "title", "done"}
+    assert uuid.UUID(task["id"]).version == 4
+    assert (task["title"], task["done"]) == ("Write docs", False)
+    assert response.headers["location"] == f"/tasks/{task['id']}"
+    assert (await client.get(f"/tasks/{task['id']}")).json() == task
+
+
+async def test_create_keeps_done_and_defaults_it_to_false(client: AsyncTestClient) -> None:
+    finished = await create(client, "Ship it", done=True)
+    assert finished["done"] is True
+    response = await client.post("/tasks", json={"title": "Later"})
+    assert response.status_code == 201
+    assert response.json()["done"] is False
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}],
+)
+async def test_create_without_a_json_content_type_is_415(
+    client: AsyncTestClient, headers: dict[str, str]
+) -> None:
+    response = await client.post("/tasks", content=b'{"title": "x"}', headers=headers)
+    assert response.status_code == 415
+    assert response.json() == {"error": "Content-Type must be application/json"}
+    assert (await client.get("/tasks")).json() == []
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b'{"title": "x"', b'"\\ud800"'])
+async def test_create_with_invalid_json_is_400(client: AsyncTestClient, body: bytes) -> None:
+    response = await client.post(
+        "/tasks", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("invalid JSON")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"done": True}, {"title": None}, {"title": ""}, {"title": "  \t"}],
+)
+async def test_create_without_a_title_is_400(client: AsyncTestClient, body: object) -> None:
+    response = await client.post("/tasks", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "title is required"}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ([{"title": "x"}], "the body must be a JSON object"),
+        ("title", "the body must be a JSON object"),
+        ({"title": 5}, "title must be a string"),
+        ({"title": ["x"]}, "title must be a string"),
+        ({"title": "x", "done": "yes"}, "done must be true or false"),
+        ({"title": "x", "done": 1}, "done must be true or false"),
+        ({"title": "x", "done": None}, "done must be true or false"),
+        (
+            {"title": "x" * (MAX_TITLE_LENGTH + 1)},
+            f"title must be at most {MAX_TITLE_LENGTH} characters",
+        ),
+        ({"title": "a\x00b"}, "title must not contain NUL characters"),
+    ],
+)
+async def test_create_with_wrong_types_is_400(
+    client: AsyncTestClient, body: object, error: str
+) -> None:
+    response = await client.post("/tasks", json=body)
+    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert (await client.get("/tasks")).json() == []
+
+
+async def test_titles_keep_every_character(client: AsyncTestClient) -> None:
+    title = "x" * (MAX_TITLE_LENGTH - 12) + " 'quoted' é😀"
+    task = await create(client, title)
+    assert (await client.get(f"/tasks/{task['id']}")).json()["title"] == title
+
+
+# ------------------------------------------------------------------------------ GET /tasks
+async def test_list_returns_every_task_in_creation_order(client: AsyncTestClient) -> None:
+    assert (await client.get("/tasks")).json() == []
+    tasks = [await create(client, f"task {i}", done=i % 2 == 0) for i in range(5)]
+    response = await client.get("/tasks")
+    assert response.status_code == 200
+    assert response.json() == tasks
+
+
+async def test_list_filters(client: AsyncTestClient) -> None:
+    docs = await create(client, "Write the DOCS")
+    tests = await create(client, "write tests", done=True)
+    release = await create(client, "Release 1.0", done=True)
+    percent = await create(client, "100% done_ish")
+    accented = await create(client, "Écrire la doc")
+
+    async def titles(**params: str) -> list[str]:
+        response = await client.get("/tasks", params=params)
+        assert response.status_code == 200, response.text
+        return [task["title"] for task in response.json()]
+
+    assert await titles(q="write") == [docs["title"], tests["title"]]
+    assert await titles(q="WRITE") == [docs["title"], tests["title"]]
+    assert await titles(q="docs") == [docs["title"]]
+    assert await titles(q="doc") == [docs["title"], accented["title"]]
+    assert await titles(q="écrire") == [accented["title"]]  # non-ASCII folds too
+    assert await titles(done="true") == [tests["title"], release["title"]]
+    assert await titles(done="false") == [docs["title"], percent["title"], accented["title"]]
+    assert await titles(q="write", done="true") == [tests["title"]]
+    assert await titles(q="write", done="false") == [docs["title"]]
+    assert await titles(q="release", done="false") == []
+    # The search text is literal: no LIKE wildcards.
+    assert await titles(q="%") == [percent["title"]]
+    assert await titles(q="_") == [percent["title"]]
+    assert await titles(q="") == [t["title"] for t in (docs, tests, release, percent, accented)]
+    assert await titles(q="nothing like it") == []
+    assert await titles(q="a\x00b") == []
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "True", ""])
+async def test_list_with_a_bad_done_filter_is_400(client: AsyncTestClient, value: str) -> None:
+    response = await client.get("/tasks", params={"done": value})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "done must be true or false"},
+    )
+
+
+# ------------------------------------------------------------------------------ /tasks/<id>
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "task_id", [str(uuid.uuid4()), "not-a-uuid", "1", "%20", uuid.uuid4().hex, "x" * 500]
+)
+async def test_unknown_or_malformed_ids_are_404(
+    client: AsyncTestClient, method: str, task_id: str
+) -> None:
+    await create(client, "exists")
+    response = await client.request(method, f"/tasks/{task_id}", json={"done": True})
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+
+
+async def test_get_one_task(client: AsyncTestClient) -> None:
+    first = await create(client, "first")
+    second = await create(client, "second", done=True)
+    assert (await client.get(f"/tasks/{first['id']}")).json() == first
+    response = await client.get(f"/tasks/{second['id'].upper()}")  # UUIDs are case-blind
+    assert (response.status_code, response.json()) == (200, second)
+
+
+async def test_patch_changes_title_and_or_done(client: AsyncTestClient) -> None:
+    task = await create(client, "draft")
+    other = await create(client, "untouched")
+    url = f"/tasks/{task['id']}"
+
+    response = await client.patch(url, json={"done": True})
+    assert (response.status_code, response.json()) == (200, {**task, "done": True})
+    response = await client.patch(url, json={"title": "final"})
+    assert response.json() == {**task, "title": "final", "done": True}
+    response = await client.patch(url, json={"title": "again", "done": False, "extra": 1})
+    assert response.json() == {**task, "title": "again", "done": False}
+    response = await client.patch(url, json={})
+    assert (response.status_code, response.json()) == (200, {**task, "title": "again"})
+
+    assert (await client.get(url)).json() == {**task, "title": "again"}
+    assert (await client.get(f"/tasks/{other['id']}")).json() == other
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"title": 3}, "title must be a string"),
+        ({"title": None}, "title must be a string"),
+        ({"title": ""}, "title is required"),
+        ({"done": "true"}, "done must be true or false"),
+        ({"title": "ok", "done": 0}, "done must be true or false"),
+        ([1, 2], "the body must be a JSON object"),
+    ],
+)
+async def test_patch_with_wrong_types_is_400(
+    client: AsyncTestClient, body: object, error: str
+) -> None:
+    task = await create(client, "keep me")
+    response = await client.patch(f"/tasks/{task['id']}", json=body)
+    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert (await client.get(f"/tasks/{task['id']}")).json() == task
+
+
+async def test_patch_with_invalid_json_is_400_and_without_json_415(
+    client: AsyncTestClient,
+) -> None:
+    task = await create(client, "keep me")
+    url = f"/tasks/{task['id']}"
+    invalid = await client.patch(
+        url, content=b'{"done": tru', headers={"content-type": "application/json"}
+    )
+    assert invalid.status_code == 400
+    assert invalid.json()["error"].startswith("invalid JSON")
+    form = await client.patch(url, content=b"done=true", headers={"content-type": "text/plain"})
+    assert form.status_code == 415
+    assert (await client.get(url)).json() == task
+
+
+async def test_delete_returns_the_deleted_task(client: AsyncTestClient) -> None:
+    task = await create(client, "short-lived")
+    other = await create(client, "stays")
+    response = await client.delete(f"/tasks/{task['id']}")
+    assert (response.status_code, response.json()) == (200, task)
+    assert (await client.get(f"/tasks/{task['id']}")).status_code == 404
+    again = await client.delete(f"/tasks/{task['id']}")
+    assert (again.status_code, again.json()) == (404, NOT_FOUND)
+    assert (await client.get("/tasks")).json() == [other]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/tasks", "GET, HEAD, OPTIONS, POST"),
+        ("DELETE", "/tasks", "GET, HEAD, OPTIONS, POST"),
+        ("PATCH", "/tasks", "GET, HEAD, OPTIONS, POST"),
+        ("PUT", "/tasks/{id}", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("POST", "/tasks/{id}", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("POST", "/tasks/not-a-uuid", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+    ],
+)
+async def test_other_methods_are_405(
+    client: AsyncTestClient, method: str, path: str, allow: str
+) -> None:
+    task = await create(client, "target")
+    response = await client.request(method, path.format(id=task["id"]), json={"title": "x"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert (await client.get("/tasks")).json() == [task]
+
+
+# ------------------------------------------------------------------------------ the database
+async def test_tasks_survive_a_restart(database_url: str) -> None:
+    settings = Settings(database_url=database_url)
+    async with AsyncTestClient(build_app(settings)) as client:
+        kept = await create(client, "kept")
+        changed = await create(client, "changed")
+        gone = await create(client, "gone")
+        changed = (await client.patch(f"/tasks/{changed['id']}", json={"done": True})).json()
+        await client.delete(f"/tasks/{gone['id']}")
+    # A new app (new connections, schema creation run again) over the same database.
+    async with AsyncTestClient(build_app(settings)) as client:
+        assert (await client.get("/tasks")).json() == [kept, changed]
+        assert (await create(client, "after"))["title"] == "after"
+        assert len((await client.get("/tasks")).json()) == 3
+
+
+async def test_100_concurrent_creates_lose_nothing(client: AsyncTestClient) -> None:
+    titles = [f"concurrent {i}" for i in range(100)]
+    responses = await asyncio.wait_for(
+        asyncio.gather(*(client.post("/tasks", json={"title": t}) for t in titles)), timeout=60
+    )
+    assert [r.status_code for r in responses] == [201] * 100
+    created = [r.json() for r in responses]
+    assert len({task["id"] for task in created}) == 100
+    listed = (await client.get("/tasks")).json()
+    assert len(listed) == 100
+    assert sorted(task["title"] for task in listed) == sorted(titles)
+    assert {task["id"] for task in listed} == {task["id"] for task in created}
+
+
+async def test_the_lifespan_shares_the_repository_as_state(database_url: str) -> None:
+    app = build_app(Settings(database_url=database_url))
+    async with AsyncTestClient(app) as client:
+        task = await create(client, "via the API")
+        repo = client.app_state["tasks"]
+        stored = await repo.get(uuid.UUID(task["id"]))
+        assert stored is not None
+        assert stored.to_json() == task
+    with pytest.raises(RuntimeError, match="not open; open it in the app lifespan"):
+        await repo.find()
+
+
+# ------------------------------------------------------------------------------ change hook
+async def test_on_change_sees_every_committed_change(database_url: str) -> None:
+    changes: list[TaskChange] = []
+
+    async def record(change: TaskChange) -> None:
+        changes.append(change)
+
+    app = build_app(Settings(database_url=database_url), on_change=record)
+    async with AsyncTestClient(app) as client:
+        task = await create(client, "watched")
+        await client.patch(f"/tasks/{task['id']}", json={"done": True})
+        await client.patch(f"/tasks/{task['id']}", json={})  # no change, no event
+        await client.patch(f"/tasks/{uuid.uuid4()}", json={"done": True})  # 404, no event
+        await client.post("/tasks", json={"title": 1})  # 400, no event
+        await client.delete(f"/tasks/{task['id']}")
+    assert [change.to_json() for change in changes] == [
+        {"type": "created", "task": task},
+        {"type": "updated", "task": {**task, "done": True}},
+        {"type": "deleted", "task": {**task, "done": True}},
+    ]
+
+
+async def test_a_failing_on_change_hook_is_logged_not_sent(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(change: TaskChange) -> None:
+        raise ConnectionError("feed is down")
+
+    app = build_app(Settings(database_url=sqlite_url), on_change=broken)
+    with caplog.at_level(logging.ERROR, logger="examples.tasks"):
+        async with AsyncTestClient(app) as client:
+            response = await client.post("/tasks", json={"title": "stored anyway"})
+            assert response.status_code == 201
+            assert [t["title"] for t in (await client.get("/tasks")).json()] == ["stored anyway"]
+    [record] = caplog.records
+    assert record.getMessage().startswith("the on_change hook failed for created task ")
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ConnectionError)
+
+
+# ------------------------------------------------------------------------------ composition
+async def test_the_router_composes_into_a_bigger_app(sqlite_url: str) -> None:
+    repo = repository_for(sqlite_url)
+    site = Router()
+
+    @site.get("/")
+    async def home(conn: Connection) -> str:
+        return "home page"
+
+    site.include(tasks_router(repo), prefix="/api")
+    app = aaf([site], lifespan=repository_lifespan(repo))
+    async with AsyncTestClient(app) as client:
+        created = await client.post("/api/tasks", json={"title": "nested"})
+        assert created.status_code == 201
+        assert created.headers["location"] == f"/api/tasks/{created.json()['id']}"
+        assert (await client.get(created.headers["location"])).json() == created.json()
+        assert (await client.get("/")).text == "home page"
+        assert (await client.get("/tasks")).status_code == 404
