@@ -38,6 +38,10 @@ _BROWSER_LIMIT = 4096
 _CLOCK_SKEW = 60  # seconds a timestamp may lie in the future (another worker's clock)
 
 
+def _now() -> int:
+    return int(time.time())
+
+
 def _b64encode(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
@@ -162,7 +166,7 @@ class SessionMiddleware:
             if cookie is None:
                 continue
             loaded.present = True
-            data = self.unsign(cookie.encode("latin-1"), loaded, int(time.time()))
+            data = self.unsign(cookie.encode("latin-1"), loaded, _now())
             if data is None:
                 logger.debug("ignored a session cookie that failed verification")
                 return {}
@@ -174,7 +178,7 @@ class SessionMiddleware:
         if not session:
             return self.delete_cookie if loaded.present else None
         payload = _b64encode(_json.encode(session))
-        now = int(time.time())
+        now = _now()
         fresh = self.max_age is None or now - loaded.timestamp < self.max_age // 2
         if payload == loaded.payload and not loaded.stale and fresh:
             return None  # unchanged: the browser's cookie is still right
