@@ -23,6 +23,10 @@ def cors_app(**options: Any) -> tuple[Any, list[str]]:
         calls.append(conn.method)
         return HttpResponse("data", headers={"vary": "Accept-Language", "x-total": "3"})
 
+    @router.get("/varies")
+    async def varies(conn: Connection) -> HttpResponse:
+        return HttpResponse("v", headers={"vary": "origin, Accept"})
+
     return aaf([router], middleware=[Middleware(CORSMiddleware, **options)]), calls
 
 
@@ -45,6 +49,13 @@ def test_allowed_origin_gets_cors_headers_and_vary() -> None:
     assert response.headers["access-control-expose-headers"] == "X-Total"
     assert response.headers["vary"] == "Accept-Language, Origin"
     assert calls == ["GET"]
+
+
+def test_an_existing_vary_origin_is_not_repeated() -> None:
+    app, _ = cors_app(allow_origins=[APP_ORIGIN])
+    with TestClient(app) as client:
+        response = client.get("/varies", headers={"origin": APP_ORIGIN})
+    assert response.headers.get_list("vary") == ["origin, Accept"]
 
 
 def test_other_origins_and_no_origin_get_vary_only() -> None:

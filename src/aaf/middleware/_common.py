@@ -10,14 +10,6 @@ if TYPE_CHECKING:
 _TEXT = b"text/plain; charset=utf-8"
 
 
-def header(headers: RawHeaders, name: bytes) -> bytes | None:
-    """The first value of ``name`` (lower-case) in raw ASGI headers."""
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
-
-
 def with_vary(headers: RawHeaders, token: bytes) -> RawHeaders:
     """A copy of ``headers`` whose ``Vary`` lists ``token`` (merged into an existing Vary)."""
     result: RawHeaders = []
