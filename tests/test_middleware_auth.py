@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from aaf import Connection, Middleware, Router, aaf
+from aaf.middleware import auth
 from aaf.middleware.auth import AuthUser, JWTAuthMiddleware, requires
 from aaf.testing import TestClient
 from tests.conftest import call, http_scope
@@ -193,6 +194,45 @@ def test_auth_user_has_scopes() -> None:
     assert user.has_scopes("a", "b")
     assert not user.has_scopes("a", "c")
     assert user.claims == {}
+
+
+# ---------------------------------------------------------------------------- verified-token cache
+def test_a_verified_token_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    middleware = JWTAuthMiddleware(auth_app()[0], key=KEY, leeway=5)
+    decoded: list[str] = []
+    real_decode = middleware._decode
+
+    def counting_decode(value: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(value)
+        return real_decode(value, *args, **kwargs)
+
+    monkeypatch.setattr(middleware, "_decode", counting_decode)
+    now = time.time()
+    value = token(exp=int(now) + 60)
+    first = middleware.authenticate(value)
+    assert middleware.authenticate(value) is first
+    assert decoded == [value]
+    # Only the expiry is checked again, with the same leeway as PyJWT.
+    monkeypatch.setattr(auth, "_now", lambda: now + 64)
+    assert middleware.authenticate(value) is first
+    monkeypatch.setattr(auth, "_now", lambda: now + 66)
+    assert middleware.authenticate(value) == "the token has expired"
+    assert value not in middleware._verified
+
+
+def test_the_cache_is_bounded_and_can_be_off() -> None:
+    middleware = JWTAuthMiddleware(auth_app()[0], key=KEY, cache_size=2, require=())
+    tokens = [token(sub=str(i)) for i in range(3)]
+    for value in tokens:
+        assert isinstance(middleware.authenticate(value), AuthUser)
+    assert list(middleware._verified) == tokens[1:]
+    no_exp = jwt.encode({"sub": "forever"}, KEY)
+    middleware.authenticate(no_exp)
+    assert middleware._verified[no_exp][1] is None
+    assert isinstance(middleware.authenticate(no_exp), AuthUser)
+    off = JWTAuthMiddleware(auth_app()[0], key=KEY, cache_size=0)
+    off.authenticate(tokens[0])
+    assert off._verified == {}
 
 
 # ---------------------------------------------------------------------------- WebSocket

@@ -138,6 +138,13 @@ async def test_values_that_do_not_parse_are_ignored(headers: dict[str, str]) -> 
     assert scope["client"][0] in ("10.0.0.5", "1.2.3.4")
 
 
+async def test_bare_ipv6_in_x_forwarded_for_is_normalised() -> None:
+    scope = await through({"x-forwarded-for": "2001:DB8:0::7"})
+    assert scope["client"] == ("2001:db8::7", 0)
+    scope = await through({"x-forwarded-for": "1.2.3"})
+    assert scope["client"] == ("10.0.0.5", 5000)
+
+
 async def test_ipv4_with_port_in_x_forwarded_for() -> None:
     scope = await through({"x-forwarded-for": "203.0.113.7:51000"})
     assert scope["client"] == ("203.0.113.7", 0)

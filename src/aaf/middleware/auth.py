@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,6 +39,12 @@ if TYPE_CHECKING:
 __all__ = ["AuthUser", "JWTAuthMiddleware", "requires"]
 
 H = TypeVar("H", bound=Callable[..., Any])
+
+
+def _now() -> float:
+    return time.time()
+
+
 _SUBPROTOCOL = "bearer"
 
 
@@ -76,6 +83,7 @@ class JWTAuthMiddleware:
         realm: the ``realm`` in ``WWW-Authenticate``, if any.
         query_param: the WebSocket URL parameter a token may come in (None to disable).
         anonymous_websockets: let WebSockets without a token through (``conn.user`` None).
+        cache_size: verified tokens remembered (0: verify every request from scratch).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class JWTAuthMiddleware:
         realm: str | None = None,
         query_param: str | None = "token",
         anonymous_websockets: bool = False,
+        cache_size: int = 1024,
     ) -> None:
         try:
             import jwt
@@ -114,6 +123,11 @@ class JWTAuthMiddleware:
         self.scopes_claim = scopes_claim
         self.query_param = query_param
         self.anonymous_websockets = anonymous_websockets
+        # PERF: verifying a JWT costs tens of microseconds and a client sends the same token
+        # with many requests. Verified tokens are remembered (bounded, oldest out first) and
+        # only their expiry is checked again; every other claim is fixed by the signature.
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[AuthUser, int | None]] = {}
         self._decode = jwt.decode
         self._invalid = jwt.InvalidTokenError
         self._expired = jwt.ExpiredSignatureError
@@ -129,6 +143,14 @@ class JWTAuthMiddleware:
 
     def authenticate(self, token: str) -> AuthUser | str:
         """The token's user, or the reason it was refused."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            user, expires = cached
+            # The same test PyJWT applies: valid while exp > now - leeway.
+            if expires is None or expires > _now() - self.leeway:
+                return user
+            del self._verified[token]
+            return "the token has expired"
         try:
             claims: dict[str, Any] = self._decode(
                 token,
@@ -144,11 +166,17 @@ class JWTAuthMiddleware:
         except self._invalid:
             return "the token is invalid"
         subject = claims.get("sub")
-        return AuthUser(
+        user = AuthUser(
             subject=subject if isinstance(subject, str) else None,
             scopes=_scopes_of(claims, self.scopes_claim),
             claims=claims,
         )
+        if self.cache_size:
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            # PyJWT checked that exp, when present, is an integer.
+            self._verified[token] = (user, int(claims["exp"]) if "exp" in claims else None)
+        return user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
