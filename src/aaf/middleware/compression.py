@@ -316,8 +316,10 @@ def _encoded_headers(headers: RawHeaders, coding: str, length: int | None) -> Ra
     if length is not None:
         result.append((b"content-length", b"%d" % length))
     for name, value in headers:
-        if name == b"content-length" or name == b"content-encoding":
-            continue  # replaced above (content-encoding here can only be "identity")
+        if name in (b"content-length", b"content-encoding", b"accept-ranges"):
+            # Replaced above (content-encoding here can only be "identity"); byte ranges are
+            # offered for the identity bytes, not for the encoded ones.
+            continue
         if name == b"etag" and not value.startswith(b"W/"):
             # The encoded bytes differ from the identity ones: a strong tag would be a lie.
             value = b"W/" + value
