@@ -16,6 +16,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "Connection",
             "ConnectionType",
             "Converter",
+            "FileResponse",
             "HTTPError",
             "Headers",
             "HtmlResponse",
@@ -33,6 +34,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "ResponseStateError",
             "RouteError",
             "Router",
+            "StaticFiles",
             "StreamingResponse",
             "__version__",
             "aaf",
@@ -56,6 +58,11 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.HttpResponse is HttpResponse
     assert aaf.JsonResponse is JsonResponse
     assert aaf.aaf is App
+    from aaf.files import FileResponse
+    from aaf.staticfiles import StaticFiles
+
+    assert aaf.FileResponse is FileResponse
+    assert aaf.StaticFiles is StaticFiles
 
 
 def test_package_ships_py_typed() -> None:

@@ -8,6 +8,7 @@ from .app import App, Middleware, aaf
 from .connection import Connection, ConnectionType
 from .datastructures import URL, Address, Headers, MutableHeaders, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
+from .files import FileResponse
 from .limits import KiB, Limits, MiB
 from .response import (
     HtmlResponse,
@@ -19,6 +20,7 @@ from .response import (
     StreamingResponse,
 )
 from .routing import Converter, RouteError, Router
+from .staticfiles import StaticFiles
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,7 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Converter",
+    "FileResponse",
     "HTTPError",
     "Headers",
     "HtmlResponse",
@@ -48,6 +51,7 @@ __all__ = [
     "ResponseStateError",
     "RouteError",
     "Router",
+    "StaticFiles",
     "StreamingResponse",
     "__version__",
     "aaf",

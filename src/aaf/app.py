@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +12,7 @@ from . import _json
 from ._http import check_header_value
 from ._types import ASGIApp, Receive, Scope, Send
 from .connection import FINISHED, NOT_STARTED, Connection
+from .debug import send_debug_response
 from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
@@ -298,8 +298,7 @@ class App:
         conn._resp_headers = None
         conn.resp_status_code = 500
         if self.debug:
-            text = "".join(traceback.format_exception(exc))
-            await conn.send_whole(_TEXT, text.encode())
+            await send_debug_response(conn, exc)
         else:
             await conn.send_whole(_TEXT, b"Internal Server Error")
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
     from .app import App
+    from .middleware.auth import AuthUser
     from .routing import Route
 
 __all__ = ["Connection", "ConnectionType"]
@@ -171,6 +172,31 @@ class Connection:
         if state is None:
             return self.app.state if self.app is not None else {}
         return state  # type: ignore[no-any-return]
+
+    # What middleware puts in the scope; nothing is computed unless asked for.
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session dict (``SessionMiddleware``); changes are saved with the response."""
+        try:
+            session: dict[str, Any] = self.scope["session"]
+        except KeyError:
+            raise RuntimeError(
+                "conn.session needs SessionMiddleware: aaf(..., middleware=[Middleware("
+                "SessionMiddleware, secret_key=...)]) from aaf.middleware.sessions"
+            ) from None
+        return session
+
+    @property
+    def user(self) -> AuthUser | None:
+        """The authenticated user (``JWTAuthMiddleware``), or None when anonymous."""
+        user: AuthUser | None = self.scope.get("user")
+        return user
+
+    @property
+    def request_id(self) -> str | None:
+        """This request's ID (``RequestIdMiddleware``), or None without that middleware."""
+        request_id: str | None = self.scope.get("request_id")
+        return request_id
 
     @property
     def limits(self) -> Limits:

@@ -1,0 +1,234 @@
+"""In-process benchmark of each middleware's overhead on a small GET.
+
+Every line is the same "hello" app with one middleware in front of it, called with a request
+that makes the middleware do its normal work (an allowed Origin for CORS, a valid token for
+auth, a session cookie for sessions...). The overhead is the difference from the bare app
+measured in the same run.
+
+    python bench/middleware.py            # 7 rounds x 20000 requests
+    python bench/middleware.py --quick    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import importlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aaf import HttpResponse, Middleware, Router, aaf
+from aaf.middleware.auth import JWTAuthMiddleware
+from aaf.middleware.compression import CompressionMiddleware
+from aaf.middleware.cors import CORSMiddleware
+from aaf.middleware.hosts import TrustedHostMiddleware
+from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
+from aaf.middleware.proxy import ProxyHeadersMiddleware
+from aaf.middleware.requestid import RequestIdMiddleware
+from aaf.middleware.sessions import SessionMiddleware
+
+SECRET = "bench-secret-key-" + "x" * 32
+BASE_HEADERS = [
+    (b"host", b"example.com"),
+    (b"user-agent", b"bench/1.0"),
+    (b"accept", b"*/*"),
+    (b"accept-encoding", b"gzip, deflate, br, zstd"),
+    (b"connection", b"keep-alive"),
+]
+LARGE_BODY = ("All work and no play makes Jack a dull boy. " * 50).encode()  # 2.2 KB
+
+
+def hello_app(middleware: list[Middleware], body: bytes = b"Hello, world!") -> Any:
+    router = Router()
+
+    @router.get("/hello")
+    async def hello(conn: Any) -> HttpResponse:
+        return HttpResponse(body, media_type="text/plain")
+
+    return aaf([router], middleware=middleware)
+
+
+def jwt_token() -> str:
+    import jwt
+
+    return jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+
+
+def session_cookie() -> bytes:
+    middleware = SessionMiddleware(hello_app([]), secret_key=SECRET)
+    payload = base64.urlsafe_b64encode(b'{"user":"bench"}').rstrip(b"=")
+    return b"session=" + middleware.sign(payload, int(time.time())).encode()
+
+
+Setup = tuple[str, list[Middleware], list[tuple[bytes, bytes]], dict[str, Any], bytes]
+
+
+def setups() -> list[Setup]:
+    """(name, middleware, extra request headers, scope changes, response body)."""
+    hello = b"Hello, world!"
+    result: list[Setup] = [
+        ("none", [], [], {}, hello),
+        (
+            "cors (allowed origin)",
+            [Middleware(CORSMiddleware, allow_origins=["https://app.example"])],
+            [(b"origin", b"https://app.example")],
+            {},
+            hello,
+        ),
+        ("compression (13 B, skipped)", [Middleware(CompressionMiddleware)], [], {}, hello),
+        (
+            "compression (2.2 KB gzip)",
+            [Middleware(CompressionMiddleware, encodings=["gzip"])],
+            [],
+            {},
+            LARGE_BODY,
+        ),
+        ("compression (2.2 KB zstd)", [Middleware(CompressionMiddleware)], [], {}, LARGE_BODY),
+        (
+            "sessions (cookie, unchanged)",
+            [Middleware(SessionMiddleware, secret_key=SECRET)],
+            [(b"cookie", session_cookie())],
+            {},
+            hello,
+        ),
+        (
+            "auth (valid HS256 JWT)",
+            [Middleware(JWTAuthMiddleware, key=SECRET)],
+            [(b"authorization", b"Bearer " + jwt_token().encode())],
+            {},
+            hello,
+        ),
+        (
+            "trusted hosts",
+            [Middleware(TrustedHostMiddleware, allowed_hosts=["*.example.org", "example.com"])],
+            [],
+            {},
+            hello,
+        ),
+        (
+            "https redirect (https)",
+            [Middleware(HTTPSRedirectMiddleware)],
+            [],
+            {"scheme": "https"},
+            hello,
+        ),
+        (
+            "proxy headers (trusted)",
+            [Middleware(ProxyHeadersMiddleware, trusted_proxies=["127.0.0.1"])],
+            [(b"x-forwarded-for", b"203.0.113.7"), (b"x-forwarded-proto", b"https")],
+            {},
+            hello,
+        ),
+        ("request id (generated)", [Middleware(RequestIdMiddleware)], [], {}, hello),
+    ]
+    try:  # built by another module; measured when present
+        accesslog = importlib.import_module("aaf.middleware.accesslog")
+        result.append(("access log", [Middleware(accesslog.AccessLogMiddleware)], [], {}, hello))
+    except (ImportError, AttributeError):
+        pass
+    return result
+
+
+def scope_factory(
+    extra_headers: list[tuple[bytes, bytes]], changes: dict[str, Any]
+) -> Callable[[], dict[str, Any]]:
+    headers = BASE_HEADERS + extra_headers
+    template = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/hello",
+        "raw_path": b"/hello",
+        "query_string": b"",
+        "headers": headers,
+        "state": {},
+        **changes,
+    }
+
+    def factory() -> dict[str, Any]:
+        scope = dict(template)
+        scope["headers"] = list(headers)  # servers build a fresh list per request
+        return scope
+
+    return factory
+
+
+async def check(app: Any, factory: Callable[[], dict[str, Any]], name: str) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(factory(), receive, send)
+    if not sent or sent[0].get("status") != 200:
+        raise SystemExit(f"{name}: expected 200, got {sent[:1]!r}")
+
+
+async def time_app(app: Any, factory: Callable[[], dict[str, Any]], rounds: int, n: int) -> float:
+    message = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    for _ in range(n // 10):
+        await app(factory(), receive, send)
+    samples = []
+    gc.collect()
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            await app(factory(), receive, send)
+        samples.append((time.perf_counter_ns() - start) / n / 1000)
+    return statistics.median(samples)
+
+
+async def run(rounds: int, n: int) -> None:
+    print(f"\nMiddleware overhead, in-process, µs per request (median of {rounds} x {n})")
+    print(f"{'middleware':<32}{'µs/request':>12}{'overhead':>12}")
+    base = None
+    for name, middleware, headers, changes, body in setups():
+        app = hello_app(middleware, body)
+        factory = scope_factory(headers, changes)
+        await check(app, factory, name)
+        us = await time_app(app, factory, rounds, n)
+        base = us if base is None else base
+        overhead = "" if us is base else f"{us - base:+8.2f} µs"
+        print(f"{name:<32}{us:>12.2f}{overhead:>12}")
+    print("(overhead = time - time without middleware, same run; lower is better)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    args = parser.parse_args()
+    rounds, n = (3, 2000) if args.quick else (7, 20000)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(run(rounds, n))
+
+
+if __name__ == "__main__":
+    main()

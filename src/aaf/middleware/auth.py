@@ -1,0 +1,275 @@
+"""Bearer JWT authentication (PyJWT) for HTTP and WebSocket, ``conn.user`` and ``requires()``.
+
+    auth = Middleware(JWTAuthMiddleware, key=PUBLIC_KEY, algorithms=["RS256"], audience="api")
+    app = aaf([router], middleware=[auth])
+
+    @router.get("/reports")
+    @requires("reports:read")          # below the route decorator: it wraps the handler
+    async def reports(conn): ...
+
+HTTP: the token comes from ``Authorization: Bearer <token>``. No token: ``conn.user`` is None
+and only ``requires()`` routes refuse (401). A token that fails verification: 401 with
+``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750), before any handler runs.
+
+WebSocket: browsers cannot set headers on a WebSocket, so the token may also come as the
+subprotocol pair ``["bearer", token]`` (``new WebSocket(url, ["bearer", token])``; the token
+entry is removed from ``scope["subprotocols"]`` so the app accepts with ``"bearer"``) or as
+``?token=`` in the URL (which ends up in access logs: prefer the subprotocol). A WebSocket
+without a valid token is closed with 1008 before it is accepted; the app never sees it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl
+
+from .. import _json
+from ..errors import HTTPError
+from ._common import refuse_websocket, send_text
+
+if TYPE_CHECKING:
+    from .._types import ASGIApp, Receive, Scope, Send
+    from ..connection import Connection
+
+__all__ = ["AuthUser", "JWTAuthMiddleware", "requires"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def _now() -> float:
+    return time.time()
+
+
+_SUBPROTOCOL = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """The verified token's holder: ``conn.user``."""
+
+    subject: str | None
+    scopes: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_scopes(self, *scopes: str) -> bool:
+        return self.scopes.issuperset(scopes)
+
+
+def _scopes_of(claims: Mapping[str, Any], claim: str) -> frozenset[str]:
+    """OAuth scopes: a space-separated string (RFC 8693 ``scope``) or a list (``scp``)."""
+    value = claims.get(claim)
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list | tuple):
+        return frozenset(str(item) for item in value)
+    return frozenset()
+
+
+class JWTAuthMiddleware:
+    """Verifies Bearer JWTs and puts an :class:`AuthUser` (or None) in ``scope["user"]``.
+
+    Args:
+        key: the verification key (HMAC secret, or a public key for RS*/ES*/EdDSA).
+        algorithms: the accepted algorithms, named explicitly (``"none"`` is refused).
+        audience, issuer: required ``aud`` / ``iss`` values, when given.
+        leeway: seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
+        require: claims every token must carry (``exp`` by default: no eternal tokens).
+        scopes_claim: the claim holding the granted scopes.
+        realm: the ``realm`` in ``WWW-Authenticate``, if any.
+        query_param: the WebSocket URL parameter a token may come in (None to disable).
+        anonymous_websockets: let WebSockets without a token through (``conn.user`` None).
+        cache_size: verified tokens remembered (0: verify every request from scratch).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        key: Any,
+        algorithms: Iterable[str] = ("HS256",),
+        audience: str | Iterable[str] | None = None,
+        issuer: str | None = None,
+        leeway: float = 0,
+        require: Iterable[str] = ("exp",),
+        scopes_claim: str = "scope",
+        realm: str | None = None,
+        query_param: str | None = "token",
+        anonymous_websockets: bool = False,
+        cache_size: int = 1024,
+    ) -> None:
+        try:
+            import jwt
+        except ImportError as exc:  # the 'jwt' extra
+            raise ImportError("JWTAuthMiddleware needs PyJWT: pip install 'aaf[jwt]'") from exc
+        self.app = app
+        self.algorithms = list(algorithms)
+        if not self.algorithms or any(a.lower() == "none" for a in self.algorithms):
+            raise ValueError(
+                "JWTAuthMiddleware needs explicit signing algorithms such as ['HS256'] or "
+                "['RS256']; 'none' would accept unsigned tokens"
+            )
+        self.key = key
+        self.audience = (
+            audience if audience is None or isinstance(audience, str) else list(audience)
+        )
+        self.issuer = issuer
+        self.leeway = leeway
+        self.require = list(require)
+        self.scopes_claim = scopes_claim
+        self.query_param = query_param
+        self.anonymous_websockets = anonymous_websockets
+        # PERF: verifying a JWT costs tens of microseconds and a client sends the same token
+        # with many requests. Verified tokens are remembered (bounded, oldest out first) and
+        # only their expiry is checked again; every other claim is fixed by the signature.
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[AuthUser, int | None]] = {}
+        self._decode = jwt.decode
+        self._invalid = jwt.InvalidTokenError
+        self._expired = jwt.ExpiredSignatureError
+        realm_part = f'realm="{realm}", ' if realm else ""
+        if realm and ('"' in realm or "\\" in realm):
+            raise ValueError("realm may not contain quotes or backslashes")
+        self.challenges = {
+            reason: (
+                f'Bearer {realm_part}error="invalid_token", error_description="{reason}"'
+            ).encode("latin-1")
+            for reason in ("the token has expired", "the token is invalid")
+        }
+
+    def authenticate(self, token: str) -> AuthUser | str:
+        """The token's user, or the reason it was refused."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            user, expires = cached
+            # The same test PyJWT applies: valid while exp > now - leeway.
+            if expires is None or expires > _now() - self.leeway:
+                return user
+            del self._verified[token]
+            return "the token has expired"
+        try:
+            claims: dict[str, Any] = self._decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": self.require},
+            )
+        except self._expired:
+            return "the token has expired"
+        except self._invalid:
+            return "the token is invalid"
+        subject = claims.get("sub")
+        user = AuthUser(
+            subject=subject if isinstance(subject, str) else None,
+            scopes=_scopes_of(claims, self.scopes_claim),
+            claims=claims,
+        )
+        if self.cache_size:
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            # PyJWT checked that exp, when present, is an integer.
+            self._verified[token] = (user, int(claims["exp"]) if "exp" in claims else None)
+        return user
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            token = _bearer(scope)
+            if token is None:
+                scope["user"] = None
+            else:
+                user = self.authenticate(token)
+                if isinstance(user, str):
+                    headers = [(b"www-authenticate", self.challenges[user])]
+                    body = _json.encode({"error": user})
+                    await send_text(send, 401, body, headers, b"application/json")
+                    return
+                scope["user"] = user
+            await self.app(scope, receive, send)
+        elif kind == "websocket":
+            await self.websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _bearer(scope)
+        subprotocols: list[str] = list(scope.get("subprotocols") or ())
+        if token is None and _SUBPROTOCOL in subprotocols:
+            index = subprotocols.index(_SUBPROTOCOL)
+            if index + 1 < len(subprotocols):
+                token = subprotocols.pop(index + 1)
+                scope = {**scope, "subprotocols": subprotocols}
+        if token is None and self.query_param:
+            query = scope.get("query_string", b"").decode("latin-1")
+            token = dict(parse_qsl(query)).get(self.query_param)
+        if token is None:
+            if not self.anonymous_websockets:
+                await refuse_websocket(receive, send, "authentication required")
+                return
+            user: AuthUser | str | None = None
+        else:
+            user = self.authenticate(token)
+            if isinstance(user, str):
+                await refuse_websocket(receive, send, user)
+                return
+        scope["user"] = user
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip(" \t")
+            return None  # another scheme: not ours to judge
+    return None
+
+
+def requires(*scopes: str) -> Callable[[H], H]:
+    """Let a handler run only for an authenticated user holding every one of ``scopes``.
+
+    No user: 401 with ``WWW-Authenticate: Bearer``. Missing scopes: 403 with
+    ``error="insufficient_scope"``. Put it *below* the route decorator, next to the function,
+    so the router registers the guarded handler::
+
+        @router.get("/admin")
+        @requires("admin")
+        async def admin(conn): ...
+    """
+    needed = frozenset(scopes)
+    challenge = 'Bearer error="insufficient_scope", scope="' + " ".join(sorted(needed)) + '"'
+
+    def check(conn: Connection) -> None:
+        user = conn.scope.get("user")
+        if not isinstance(user, AuthUser):
+            raise HTTPError(401, "authentication required", {"www-authenticate": "Bearer"})
+        if not user.scopes.issuperset(needed):
+            raise HTTPError(403, "insufficient scope", {"www-authenticate": challenge})
+
+    def decorator(handler: H) -> H:
+        if inspect.iscoroutinefunction(handler):
+
+            @functools.wraps(handler)
+            async def guarded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+                check(conn)
+                return await handler(conn, *args, **kwargs)
+
+            return guarded  # type: ignore[return-value]
+
+        @functools.wraps(handler)
+        def guarded_sync(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+            check(conn)
+            return handler(conn, *args, **kwargs)
+
+        return guarded_sync  # type: ignore[return-value]
+
+    return decorator
