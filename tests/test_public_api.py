@@ -16,6 +16,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "Connection",
             "ConnectionType",
             "Converter",
+            "EventSourceResponse",
             "HTTPError",
             "Headers",
             "HtmlResponse",
@@ -33,7 +34,9 @@ def test_all_is_exactly_the_curated_list() -> None:
             "ResponseStateError",
             "RouteError",
             "Router",
+            "ServerSentEvent",
             "StreamingResponse",
+            "WebSocketDisconnect",
             "__version__",
             "aaf",
         ]
@@ -56,6 +59,13 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.HttpResponse is HttpResponse
     assert aaf.JsonResponse is JsonResponse
     assert aaf.aaf is App
+
+    from aaf.sse import EventSourceResponse, ServerSentEvent
+    from aaf.websocket import WebSocketDisconnect
+
+    assert aaf.EventSourceResponse is EventSourceResponse
+    assert aaf.ServerSentEvent is ServerSentEvent
+    assert aaf.WebSocketDisconnect is WebSocketDisconnect
 
 
 def test_package_ships_py_typed() -> None:

@@ -19,6 +19,8 @@ from .response import (
     StreamingResponse,
 )
 from .routing import Converter, RouteError, Router
+from .sse import EventSourceResponse, ServerSentEvent
+from .websocket import WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,7 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Converter",
+    "EventSourceResponse",
     "HTTPError",
     "Headers",
     "HtmlResponse",
@@ -48,7 +51,9 @@ __all__ = [
     "ResponseStateError",
     "RouteError",
     "Router",
+    "ServerSentEvent",
     "StreamingResponse",
+    "WebSocketDisconnect",
     "__version__",
     "aaf",
 ]
