@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
-from aaf import Connection, Router, WebSocketDisconnect, aaf
+from aaf import WebSocketDisconnect
 from aaf.broadcast import Broadcast, BroadcastError, Subscription
 from aaf.testing import AsyncTestClient, TestClient
+from tests.support.chat import chat_app
 
 
 async def next_message(subscription: Subscription) -> str:
@@ -126,36 +124,6 @@ def test_bad_urls_and_queue_sizes_are_refused() -> None:
 
 
 # ---------------------------------------------------------------------------- chat rooms
-def chat_app(broadcast: Broadcast) -> Any:
-    """A chat room: every message a client sends goes to everyone in the same room."""
-    router = Router()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        async with broadcast:
-            yield
-
-    @router.websocket("/chat/<room>")
-    async def chat(conn: Connection, room: str) -> None:
-        # Subscribe before accepting: once the client is in, it misses nothing.
-        async with broadcast.subscribe(room) as subscription:
-            await conn.accept()
-
-            async def forward() -> None:
-                async for message in subscription:
-                    await conn.send_text(message)
-
-            forwarding = asyncio.ensure_future(forward())
-            try:
-                async for text in conn.iter_text():
-                    await broadcast.publish(room, text)
-            finally:
-                forwarding.cancel()
-                await asyncio.wait({forwarding})
-
-    return aaf(router, lifespan=lifespan)
-
-
 def test_two_clients_in_a_room_see_each_other_and_another_room_does_not() -> None:
     with (
         TestClient(chat_app(Broadcast())) as client,
