@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -208,7 +208,7 @@ async def test_websocket_tasks_run_after_the_socket_closed() -> None:
 async def test_tasks_on_a_connection_without_an_app_run_on_finish() -> None:
     log: list[str] = []
     recorder = ASGIRecorder()
-    conn = Connection(http_scope(), recorder.receive, recorder.send)
+    conn = Connection(http_scope(), recorder.receive, cast(Any, recorder.send))
 
     class Notifier:
         async def __call__(self, text: str) -> None:

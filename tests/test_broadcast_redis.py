@@ -103,12 +103,23 @@ def test_two_app_instances_sharing_one_redis_form_one_chat(redis_url: str) -> No
         assert bob.receive_text() == "lobby again"  # not "kitchen only"
 
 
+async def test_connect_and_disconnect_without_subscribing(redis_url: str) -> None:
+    broadcast = Broadcast(redis_url)
+    await broadcast.connect()
+    await broadcast.publish("nobody", "listens")
+    await broadcast.disconnect()
+    assert not broadcast.connected
+
+
 async def test_losing_redis_ends_subscriptions_with_an_error() -> None:
     with redis_server() as url:
         broadcast = Broadcast(url)
         await broadcast.connect()
         try:
             async with broadcast.subscribe("doomed") as subscription:
+                # A subscription still waiting for its confirmation fails too.
+                pending = asyncio.get_running_loop().create_future()
+                broadcast._backend._confirmations["next"] = [pending]  # type: ignore[attr-defined]
                 admin = redis.Redis.from_url(url)
                 try:
                     await admin.client_kill_filter(_type="pubsub")
@@ -116,6 +127,8 @@ async def test_losing_redis_ends_subscriptions_with_an_error() -> None:
                     await admin.aclose()
                 with pytest.raises(BroadcastError, match="lost the Redis pub/sub connection"):
                     await next_message(subscription)
+                with pytest.raises(BroadcastError, match="lost the Redis pub/sub connection"):
+                    await pending
         finally:
             await broadcast.disconnect()
 

@@ -12,11 +12,10 @@ import pytest
 
 from aaf import BodyStateError, Connection, ResponseStateError, Router, StreamingResponse, aaf
 from aaf._disconnect import DisconnectWatcher
+from aaf._types import Message
 from aaf.testing import AsyncTestClient, TestClient
 from tests.conftest import call, http_scope
 from tests.support.ws import drive, ws_scope
-
-Message = dict[str, Any]
 
 
 class Server:
@@ -200,14 +199,18 @@ async def test_the_body_is_read_and_kept_before_watching() -> None:
 
 async def test_a_client_that_leaves_during_the_body_counts_as_gone() -> None:
     router = Router()
-    seen: list[bool] = []
+    seen: list[Any] = []
 
     @router.post("/upload")
     async def upload(conn: Connection) -> None:
         seen.append(await conn.is_disconnected())
-        seen.append(await conn.run_until_disconnect(asyncio.sleep(0, "done"), default=False))
 
-    messages: list[Message] = [{"type": "http.disconnect"}]
+        async def work() -> str:
+            return "done"
+
+        seen.append(await conn.run_until_disconnect(work(), default=False))
+
+    messages: list[dict[str, Any]] = [{"type": "http.disconnect"}]
     await call(aaf(router), http_scope("/upload", method="POST"), messages)
     assert seen == [True, False]
 
@@ -219,7 +222,7 @@ async def test_an_oversized_body_still_gets_its_413() -> None:
     async def upload(conn: Connection) -> None:
         await conn.wait_disconnect()
 
-    messages: list[Message] = [{"type": "http.request", "body": b"x" * (2 * 1024 * 1024)}]
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"x" * (2 * 1024 * 1024)}]
     recorder = await call(aaf(router), http_scope("/upload", method="POST"), messages)
     assert recorder.status == 413
 
@@ -239,7 +242,7 @@ async def test_watching_while_the_body_is_streamed_is_refused() -> None:
             break
         return "ok"
 
-    messages: list[Message] = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b"a", "more_body": True},
         {"type": "http.request", "body": b"b"},
     ]
@@ -338,7 +341,8 @@ def streaming_app(probe: dict[str, Any]) -> Any:
 
     @router.get("/plain")
     async def plain(conn: Connection) -> StreamingResponse:
-        return StreamingResponse(iter([b"a", b"", "b"]))
+        chunks: list[str | bytes] = [b"a", b"", "b"]
+        return StreamingResponse(iter(chunks))
 
     return aaf(router)
 
@@ -469,3 +473,45 @@ async def test_work_is_not_started_once_the_client_is_gone() -> None:
     assert await watcher.run(future, "default") == "default"
     assert future.cancelled()
     assert started == []
+
+
+async def test_a_body_read_before_watching_is_not_read_again() -> None:
+    router = Router()
+
+    @router.post("/read-first")
+    async def read_first(conn: Connection) -> dict[str, Any]:
+        body = await conn.body()
+        return {"body": body.decode(), "gone": await conn.is_disconnected()}
+
+    with TestClient(aaf(router)) as client:
+        assert client.post("/read-first", content=b"xyz").json() == {"body": "xyz", "gone": False}
+
+
+async def test_streaming_while_the_body_is_still_being_read() -> None:
+    router = Router()
+
+    @router.post("/rest")
+    async def rest(conn: Connection) -> StreamingResponse:
+        chunks = conn.body_iter()
+        first = await anext(chunks)  # the body is now being streamed: no watcher possible
+
+        async def body() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return StreamingResponse(body())
+
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"a", "more_body": True},
+        {"type": "http.request", "body": b"b"},
+    ]
+    recorder = await call(aaf(router), http_scope("/rest", method="POST"), messages)
+    assert recorder.body == b"ab"
+
+
+async def test_streaming_response_as_an_asgi_app_answers_head_without_a_body() -> None:
+    recorder = await call(StreamingResponse([b"body"]), http_scope(method="HEAD"))
+    assert recorder.status == 200
+    assert recorder.body == b""
+    assert recorder.received == 0  # no watcher for a response without a body

@@ -146,7 +146,8 @@ def feed_app(**options: Any) -> tuple[Any, dict[str, Any]]:
 
     @router.get("/list")
     async def list_feed(conn: Connection) -> EventSourceResponse:
-        return EventSourceResponse(["a", "b"], headers={"cache-control": "no-store"})
+        headers = {"cache-control": "no-store", "x-accel-buffering": "yes"}
+        return EventSourceResponse(["a", "b"], headers=headers)
 
     @router.get("/broken")
     async def broken(conn: Connection) -> EventSourceResponse:
@@ -276,10 +277,20 @@ def test_sync_and_list_sources_and_header_overrides() -> None:
         response = client.get("/list")
         assert response.text == "data: a\n\ndata: b\n\n"
         assert response.headers.get_list("cache-control") == ["no-store"]
+        assert response.headers.get_list("x-accel-buffering") == ["yes"]
         head = client.head("/list")
         assert head.status_code == 200
         assert head.content == b""
         assert head.headers["content-type"] == "text/event-stream"
+
+
+async def test_reading_a_finite_stream_to_its_end() -> None:
+    app, _ = feed_app()
+    expected = [ServerSentEvent("a"), ServerSentEvent("b")]
+    async with AsyncTestClient(app) as client, client.stream("GET", "/list") as response:
+        assert [event async for event in aiter_sse(response)] == expected
+    with TestClient(app) as sync_client, sync_client.stream("GET", "/list") as sync_response:
+        assert list(iter_sse(sync_response)) == expected
 
 
 def test_custom_content_type_is_kept() -> None:

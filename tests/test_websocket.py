@@ -19,6 +19,7 @@ from aaf import (
     WebSocketDisconnect,
     aaf,
 )
+from aaf._types import Message
 from aaf.testing import AsyncTestClient, TestClient, WebSocketDenied
 from aaf.websocket import WebSocketDataError, WebSocketState, WebSocketStateError, clip_reason
 from tests.support.ws import CONNECT, binary, drive, text, ws_scope
@@ -734,3 +735,74 @@ def test_default_limit_is_one_mebibyte() -> None:
             ws.receive_bytes()
     assert closed.value.code == 1009
     assert sizes == [1024 * 1024]
+
+
+# ------------------------------------------------------------------------ odd servers and states
+async def test_protocol_surprises_from_the_server_are_errors() -> None:
+    router = Router()
+
+    @router.websocket("/ws")
+    async def ws_handler(conn: Connection) -> None:
+        await conn.accept()
+        await conn.receive()
+
+    app = aaf(router)
+    # A server that skips websocket.connect: accept() refuses to go on (a 500 denial).
+    driver = await drive(app, ws_scope("/ws"), [text("no connect first")])
+    assert driver.sent[0]["status"] == 500
+    # A server that sends an HTTP event on a WebSocket: the handler fails, 1011.
+    driver = await drive(app, ws_scope("/ws"), [CONNECT, {"type": "http.request"}])
+    assert driver.close["code"] == 1011
+
+
+async def test_closing_when_the_client_is_already_gone_is_quiet() -> None:
+    router = Router()
+    states: list[WebSocketState] = []
+
+    @router.websocket("/ws")
+    async def ws_handler(conn: Connection) -> None:
+        await conn.accept()
+        await conn.close(1000)
+        states.append(conn.ws_state)
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return CONNECT
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.close":
+            raise OSError("peer gone")
+        sent.append(message)
+
+    await aaf(router)(ws_scope("/ws"), receive, send)
+    assert states == [WebSocketState.DISCONNECTED]
+    assert [m["type"] for m in sent] == ["websocket.accept"]
+
+
+async def test_errors_after_the_client_left_send_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    router = Router()
+
+    @router.websocket("/http-error")
+    async def http_error(conn: Connection) -> None:
+        await conn.accept()
+        await conn.receive()
+        raise HTTPError(400)
+
+    @router.websocket("/bug")
+    async def bug(conn: Connection) -> None:
+        await conn.accept()
+        await conn.receive()
+        raise RuntimeError("after the client left")
+
+    @router.websocket("/data-error")
+    async def data_error(conn: Connection) -> None:
+        raise WebSocketDataError("refused before accept", 1003)
+
+    app = aaf(router)
+    assert (await drive(app, ws_scope("/http-error"))).types == ["websocket.accept"]
+    with caplog.at_level(logging.ERROR, logger="aaf.error"):
+        assert (await drive(app, ws_scope("/bug"))).types == ["websocket.accept"]
+    assert "after the client left" in caplog.text
+    driver = await drive(app, ws_scope("/data-error"))
+    assert driver.sent[0]["status"] == 400  # before accept: a refusal

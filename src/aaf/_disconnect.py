@@ -9,7 +9,6 @@ whoever is calling it. Once the request body has been read, a ``DisconnectWatche
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
@@ -61,11 +60,9 @@ class DisconnectWatcher:
     async def run(self, work: Awaitable[T], default: D) -> T | D:
         """``await work``, but cancel it and return ``default`` if the client leaves first."""
         if self.gone.is_set():
-            # Nobody is waiting any more: do not even start.
-            if inspect.iscoroutine(work):
-                work.close()
-            elif isinstance(work, asyncio.Future):
-                work.cancel()
+            # Nobody is waiting any more: do not even start (a coroutine cancelled before its
+            # first step never runs).
+            asyncio.ensure_future(work).cancel()
             return default
         task = asyncio.ensure_future(work)
         gone = asyncio.ensure_future(self.gone.wait())

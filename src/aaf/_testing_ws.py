@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
@@ -108,11 +109,14 @@ class AsyncWebSocketSession:
         self._task: asyncio.Task[None] | None = None
         self._client_closed = False
         self._app_close: Message | None = None
+        self._app_error: Exception | None = None
 
     # ------------------------------------------------------------------ the app's side
     async def _run_app(self) -> None:
         try:
             await self.app(self.scope, self._app_receive, self._app_send)
+        except Exception as exc:
+            self._app_error = exc  # raised in the test by the next receive or at the end
         finally:
             self._from_app.put_nowait(None)
 
@@ -135,14 +139,16 @@ class AsyncWebSocketSession:
         try:
             message = await self._next("the handshake answer")
         except BaseException:
-            await self._stop()
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                await self._stop()
             raise
         if message is not None and message["type"] == "websocket.accept":
             self.accepted_subprotocol = message.get("subprotocol")
             self.accept_headers = httpx.Headers(message.get("headers") or [])
             return self
         denied = await self._denial(message)
-        await self._stop()
+        with contextlib.suppress(Exception):
+            await self._stop()
         raise denied
 
     async def _denial(self, message: Message | None) -> Exception:
@@ -174,10 +180,8 @@ class AsyncWebSocketSession:
             ) from None
         if message is None:
             self._from_app.put_nowait(None)  # stays over
-            if self._task is not None and self._task.done() and not self._task.cancelled():
-                error = self._task.exception()
-                if error is not None:
-                    raise error
+            if self._app_error is not None:
+                raise self._app_error
         return message
 
     # ------------------------------------------------------------------ messages
@@ -259,9 +263,8 @@ class AsyncWebSocketSession:
             await asyncio.wait({task})
             raise TimeoutError(f"the app did not return within {self.timeout}s of the disconnect")
         self._task = None
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            raise error
+        if self._app_error is not None:
+            raise self._app_error
 
     async def __aexit__(
         self,

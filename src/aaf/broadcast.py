@@ -186,12 +186,8 @@ class _RedisBackend(_Backend):
         if reader is not None:
             reader.cancel()
             await asyncio.wait({reader})
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
-            self._pubsub = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._pubsub.aclose()
+        await self._client.aclose()
 
     async def publish(self, channel: str, message: str) -> None:
         await self._client.publish(channel, message)
@@ -212,30 +208,29 @@ class _RedisBackend(_Backend):
             ) from None
 
     async def unlisten(self, channel: str) -> None:
-        if self._pubsub is not None:
-            await self._pubsub.unsubscribe(channel)
+        await self._pubsub.unsubscribe(channel)
 
     async def _read(self) -> None:
         pubsub = self._pubsub
         try:
             while True:
                 message = await pubsub.get_message(timeout=None)
-                if message is None:
-                    continue
-                channel = message["channel"].decode("utf-8", "replace")
-                kind = message["type"]
+                kind = message["type"] if message else None
                 if kind == "message":
+                    channel = message["channel"].decode("utf-8", "replace")
                     self.hub.deliver(channel, message["data"].decode("utf-8", "replace"))
                 elif kind == "subscribe":
+                    channel = message["channel"].decode("utf-8", "replace")
                     for waiter in self._confirmations.pop(channel, ()):
-                        if not waiter.done():
+                        # A subscriber that timed out has given up on (cancelled) its waiter.
+                        with contextlib.suppress(asyncio.InvalidStateError):
                             waiter.set_result(None)
         except Exception as exc:
             logger.exception("lost the Redis pub/sub connection at %s", self.url)
             error = BroadcastError(f"lost the Redis pub/sub connection: {exc}")
             for waiters in self._confirmations.values():
                 for waiter in waiters:
-                    if not waiter.done():
+                    with contextlib.suppress(asyncio.InvalidStateError):
                         waiter.set_exception(error)
             self._confirmations.clear()
             self.hub.close_all(error)
@@ -335,5 +330,4 @@ class Broadcast:
                     subscribers.discard(subscription)
                     if not subscribers:
                         del self._hub.channels[channel]
-                        if self._connected:
-                            await self._backend.unlisten(channel)
+                        await self._backend.unlisten(channel)

@@ -14,7 +14,6 @@ import re
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Generator,
     Iterable,
     Iterator,
@@ -399,7 +398,7 @@ class StreamingResponse(Response):
         super().__init__(status_code, headers, media_type)
         self.content = content
 
-    def body_chunks(self) -> AsyncIterator[Content]:
+    def body_chunks(self) -> AsyncGenerator[Content, None]:
         """The body as it is produced (subclasses such as EventSourceResponse frame it)."""
         return iterate(self.content)
 
@@ -474,9 +473,7 @@ class StreamingResponse(Response):
                             "the client disconnected during the response"
                         ) from exc
         finally:
-            closer = getattr(chunks, "aclose", None)
-            if closer is not None:
-                await closer()
+            await chunks.aclose()
             closer = getattr(self.content, "aclose", None)
             if closer is not None:
                 await closer()

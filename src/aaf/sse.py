@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import _json
@@ -157,16 +157,16 @@ class EventSourceResponse(StreamingResponse):
         if b"x-accel-buffering" not in given:
             self.raw_headers.append((b"x-accel-buffering", b"no"))
 
-    def body_chunks(self) -> AsyncIterator[bytes]:
+    def body_chunks(self) -> AsyncGenerator[bytes, None]:
         if self.ping_interval is None:
             return self._frames()
         return self._frames_with_pings(self.ping_interval)
 
-    async def _frames(self) -> AsyncIterator[bytes]:
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
         async for item in iterate(self.content):
             yield encode_event(item)
 
-    async def _frames_with_pings(self, interval: float) -> AsyncIterator[bytes]:
+    async def _frames_with_pings(self, interval: float) -> AsyncGenerator[bytes, None]:
         source = iterate(self.content)
         pending: asyncio.Future[Any] | None = None
         try:
