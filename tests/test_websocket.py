@@ -806,3 +806,20 @@ async def test_errors_after_the_client_left_send_nothing(caplog: pytest.LogCaptu
     assert "after the client left" in caplog.text
     driver = await drive(app, ws_scope("/data-error"))
     assert driver.sent[0]["status"] == 400  # before accept: a refusal
+
+
+async def test_every_send_method_reports_a_gone_peer_as_a_disconnect() -> None:
+    router = Router()
+    codes: list[int] = []
+
+    @router.websocket("/push")
+    async def push(conn: Connection) -> None:
+        await conn.accept()
+        for send in (conn.send_text("t"), conn.send_bytes(b"b"), conn.send_json({})):
+            try:
+                await send
+            except WebSocketDisconnect as exc:
+                codes.append(exc.code)
+
+    await drive(aaf(router), ws_scope("/push"), send_error=True)
+    assert codes == [1006, 1006, 1006]  # abnormal closure; then known to be gone

@@ -128,6 +128,23 @@ def check_close_code(code: int) -> int:
     return code
 
 
+def _not_a_websocket() -> WebSocketStateError:
+    return WebSocketStateError(
+        "this is an HTTP request, not a WebSocket: accept/receive_*/send_text/... are "
+        "for @router.websocket handlers; answer HTTP with a response or conn.send()"
+    )
+
+
+def _data(message: Message) -> Message:
+    """``message`` if it carries data; WebSocketDisconnect if it is the end of the socket."""
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", NO_STATUS), message.get("reason") or "")
+    return message
+
+
+_CONNECTED = WebSocketState.CONNECTED
+
+
 class _WebSocket:
     """Per-socket state, created by the app when it routes a WebSocket scope."""
 
@@ -160,10 +177,7 @@ class WebSocketMixin:
         try:
             return self._ws
         except AttributeError:
-            raise WebSocketStateError(
-                "this is an HTTP request, not a WebSocket: accept/receive_*/send_text/... are "
-                "for @router.websocket handlers; answer HTTP with a response or conn.send()"
-            ) from None
+            raise _not_a_websocket() from None
 
     # ------------------------------------------------------------------ handshake
     @property
@@ -264,18 +278,18 @@ class WebSocketMixin:
         with 1009 and a ``websocket.disconnect`` event with that code is returned instead.
         """
         ws = self._websocket()
-        if ws.state != WebSocketState.CONNECTED:
+        if ws.state is not _CONNECTED:
             raise self._cannot_receive(ws)
-        message = await self.asgi_receive()
+        return await self._screen(ws, await self.asgi_receive())
+
+    async def _screen(self, ws: _WebSocket, message: Message) -> Message:
+        """Check one event from the server: enforce the size limit, note a disconnect."""
         kind = message["type"]
         if kind == "websocket.receive":
             if _too_big(message, ws.limit):
-                await self._close_too_big(ws)
-                return {
-                    "type": "websocket.disconnect",
-                    "code": MESSAGE_TOO_BIG,
-                    "reason": ws.close_reason,
-                }
+                reason = f"message larger than the {ws.limit}-byte limit"
+                await self._send_close(ws, MESSAGE_TOO_BIG, reason)
+                return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG, "reason": reason}
             return message
         if kind == "websocket.disconnect":
             self._client_left(ws, message)
@@ -284,22 +298,29 @@ class WebSocketMixin:
 
     async def _receive_data(self) -> Message:
         """The next ``websocket.receive`` message; WebSocketDisconnect when the socket ends."""
-        message = await self.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", NO_STATUS), message.get("reason") or "")
-        return message
-
-    async def _close_too_big(self, ws: _WebSocket) -> None:
-        reason = f"message larger than the {ws.limit}-byte limit"
-        await self._send_close(ws, MESSAGE_TOO_BIG, reason)
+        return _data(await self.receive())
 
     async def receive_text(self) -> str:
         """The next text message (1003 ``WebSocketDataError`` if the client sent binary)."""
-        message = await self._receive_data()
+        try:
+            ws = self._ws
+        except AttributeError:
+            raise _not_a_websocket() from None
+        if ws.state is not _CONNECTED:
+            raise self._cannot_receive(ws)
+        message = await self.asgi_receive()
         text: str | None = message.get("text")
-        if text is None:
+        # PERF: the usual message (text, far below the limit) skips the general checks.
+        if (
+            text is not None
+            and len(text) * 4 <= ws.limit
+            and message["type"] == "websocket.receive"
+        ):
+            return text
+        checked: str | None = _data(await self._screen(ws, message)).get("text")
+        if checked is None:
             raise WebSocketDataError("expected a text message, got a binary one", UNSUPPORTED_DATA)
-        return text
+        return checked
 
     async def receive_bytes(self) -> bytes:
         """The next binary message (1003 ``WebSocketDataError`` if the client sent text)."""
@@ -357,20 +378,33 @@ class WebSocketMixin:
             "before close()"
         )
 
+    def _lost(self, ws: _WebSocket) -> WebSocketDisconnect:
+        # Servers raise an OSError (uvicorn: ClientDisconnected) from send() once the peer is gone.
+        ws.state = WebSocketState.DISCONNECTED
+        ws.close_code = ws.close_code or ABNORMAL_CLOSURE
+        return WebSocketDisconnect(ws.close_code)
+
     async def _send_message(self, message: Message) -> None:
         ws = self._websocket()
-        if ws.state != WebSocketState.CONNECTED:
+        if ws.state is not _CONNECTED:
             raise self._cannot_send(ws)
         try:
             await self.asgi_send(message)
         except OSError:
-            # Servers raise an OSError (uvicorn: ClientDisconnected) once the peer is gone.
-            ws.state = WebSocketState.DISCONNECTED
-            ws.close_code = ws.close_code or ABNORMAL_CLOSURE
-            raise WebSocketDisconnect(ws.close_code) from None
+            raise self._lost(ws) from None
 
     async def send_text(self, data: str) -> None:
-        await self._send_message({"type": "websocket.send", "text": data})
+        # PERF: written out (not via _send_message): chat-style apps call this the most.
+        try:
+            ws = self._ws
+        except AttributeError:
+            raise _not_a_websocket() from None
+        if ws.state is not _CONNECTED:
+            raise self._cannot_send(ws)
+        try:
+            await self.asgi_send({"type": "websocket.send", "text": data})
+        except OSError:
+            raise self._lost(ws) from None
 
     async def send_bytes(self, data: bytes) -> None:
         await self._send_message({"type": "websocket.send", "bytes": bytes(data)})
