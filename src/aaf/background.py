@@ -87,13 +87,15 @@ class BackgroundRunner:
     async def run(self, tasks: list[BackgroundTask], where: str) -> None:
         """Run a request's tasks and wait for them.
 
-        They run in a task of their own, shielded: if the server cancels the request task, the
-        work goes on and shutdown still waits for it.
+        They run in a task of their own: if the server cancels the request task, the work goes
+        on (and shutdown still waits for it); if shutdown cancels the work, the request simply
+        ends. ``asyncio.wait`` gives both: it never cancels what it waits for, nor raises its
+        cancellation.
         """
         batch = asyncio.get_running_loop().create_task(run_tasks(tasks, where))
         self._running.add(batch)
         batch.add_done_callback(self._running.discard)
-        await asyncio.shield(batch)
+        await asyncio.wait({batch})
 
     async def drain(self) -> None:
         """Wait for running background work, up to the timeout; then cancel what is left."""

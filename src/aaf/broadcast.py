@@ -186,6 +186,7 @@ class _RedisBackend(_Backend):
         if reader is not None:
             reader.cancel()
             await asyncio.wait({reader})
+        self._confirmations.clear()
         await self._pubsub.aclose()
         await self._client.aclose()
 
