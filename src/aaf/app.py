@@ -311,34 +311,22 @@ class App:
     async def _websocket_error(self, conn: Connection, exc: Exception) -> None:
         """Answer a WebSocket handler's exception: a denial before accept, a close code after."""
         conn._drop_background(exc)
-        state = conn.ws_state
         if isinstance(exc, WebSocketDisconnect):
             logger.debug("client left %s (code %s)", conn._where(), exc.code)
-            return
-        if isinstance(exc, WebSocketDataError):
+        elif isinstance(exc, WebSocketDataError):
             # The client sent what the handler cannot use: its error, not the server's.
             logger.info("closing %s with %s: %s", conn._where(), exc.close_code, exc)
-            if state == WebSocketState.CONNECTED:
-                await conn.close(exc.close_code, clip_reason(str(exc)))
-            elif state == WebSocketState.CONNECTING:
-                await conn.deny(400)
-            return
-        if isinstance(exc, HTTPError):
-            if state == WebSocketState.CONNECTING:
-                body = _json.encode({"error": exc.detail})
-                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
-                await conn.deny(
-                    HttpResponse(body, exc.status_code, headers, media_type="application/json")
-                )
-            elif state == WebSocketState.CONNECTED:
-                code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
-                await conn.close(code, clip_reason(str(exc.detail)))
-            return
-        logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
-        if state == WebSocketState.CONNECTING:
-            await conn.deny(HttpResponse("Internal Server Error", 500))
-        elif state == WebSocketState.CONNECTED:
-            await conn.close(INTERNAL_ERROR)
+            await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
+        elif isinstance(exc, HTTPError):
+            body = _json.encode({"error": exc.detail})
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
+            denial = HttpResponse(body, exc.status_code, headers, media_type="application/json")
+            code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
+            await _refuse_or_close(conn, denial, code, str(exc.detail))
+        else:
+            logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
+            denial = HttpResponse("Internal Server Error", 500)
+            await _refuse_or_close(conn, denial, INTERNAL_ERROR, "")
 
     # ------------------------------------------------------------------ errors
     async def handle_error(self, conn: Connection, exc: Exception) -> None:
@@ -383,6 +371,15 @@ class App:
             await conn.send_whole(_TEXT, text.encode())
         else:
             await conn.send_whole(_TEXT, b"Internal Server Error")
+
+
+async def _refuse_or_close(conn: Connection, denial: Response, code: int, reason: str) -> None:
+    """End a WebSocket after an error: refuse the handshake, or close an accepted socket."""
+    state = conn.ws_state
+    if state == WebSocketState.CONNECTING:
+        await conn.deny(denial)
+    elif state == WebSocketState.CONNECTED:
+        await conn.close(code, clip_reason(reason))
 
 
 def _describe(conn: Connection) -> str:
