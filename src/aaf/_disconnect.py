@@ -50,6 +50,13 @@ class DisconnectWatcher:
             logger.debug("receive() failed while watching for a disconnect", exc_info=True)
         self.gone.set()
 
+    async def check(self) -> bool:
+        """Whether the client is gone, after one turn of the loop (which lets a watcher that
+        was just started collect a disconnect already queued)."""
+        if not self.gone.is_set():
+            await asyncio.sleep(0)
+        return self.gone.is_set()
+
     async def stop(self) -> None:
         """Stop watching (the request is over); safe to call more than once."""
         task, self._task = self._task, None

@@ -7,11 +7,10 @@ what went wrong and how to fix it.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .websocket import RESPONSE_IS_WEBSOCKET, WebSocketMixin
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from datetime import datetime
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
@@ -356,10 +356,7 @@ class Connection(WebSocketMixin):
     async def is_disconnected(self) -> bool:
         """Whether the server has reported the client gone (never blocks for long)."""
         watcher = await self._disconnect_watcher()
-        if not watcher.gone.is_set():
-            # One turn of the loop lets a new watcher collect a disconnect already queued.
-            await asyncio.sleep(0)
-        return watcher.gone.is_set()
+        return await watcher.check()
 
     @overload
     async def run_until_disconnect(self, work: Awaitable[T]) -> T | None: ...
