@@ -17,6 +17,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "ConnectionType",
             "Converter",
             "FileResponse",
+            "EventSourceResponse",
             "HTTPError",
             "Headers",
             "HtmlResponse",
@@ -35,7 +36,9 @@ def test_all_is_exactly_the_curated_list() -> None:
             "RouteError",
             "Router",
             "StaticFiles",
+            "ServerSentEvent",
             "StreamingResponse",
+            "WebSocketDisconnect",
             "__version__",
             "aaf",
         ]
@@ -50,19 +53,23 @@ def test_every_public_name_exists() -> None:
 def test_module_paths_match_the_top_level_names() -> None:
     from aaf.app import App
     from aaf.connection import Connection
+    from aaf.files import FileResponse
     from aaf.response import HttpResponse, JsonResponse
     from aaf.routing import Router
+    from aaf.sse import EventSourceResponse, ServerSentEvent
+    from aaf.staticfiles import StaticFiles
+    from aaf.websocket import WebSocketDisconnect
 
     assert aaf.Connection is Connection
     assert aaf.Router is Router
     assert aaf.HttpResponse is HttpResponse
     assert aaf.JsonResponse is JsonResponse
     assert aaf.aaf is App
-    from aaf.files import FileResponse
-    from aaf.staticfiles import StaticFiles
-
     assert aaf.FileResponse is FileResponse
     assert aaf.StaticFiles is StaticFiles
+    assert aaf.EventSourceResponse is EventSourceResponse
+    assert aaf.ServerSentEvent is ServerSentEvent
+    assert aaf.WebSocketDisconnect is WebSocketDisconnect
 
 
 def test_package_ships_py_typed() -> None:

@@ -20,7 +20,9 @@ from .response import (
     StreamingResponse,
 )
 from .routing import Converter, RouteError, Router
+from .sse import EventSourceResponse, ServerSentEvent
 from .staticfiles import StaticFiles
+from .websocket import WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Converter",
+    "EventSourceResponse",
     "FileResponse",
     "HTTPError",
     "Headers",
@@ -51,8 +54,10 @@ __all__ = [
     "ResponseStateError",
     "RouteError",
     "Router",
+    "ServerSentEvent",
     "StaticFiles",
     "StreamingResponse",
+    "WebSocketDisconnect",
     "__version__",
     "aaf",
 ]

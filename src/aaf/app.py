@@ -11,6 +11,7 @@ from urllib.parse import quote
 from . import _json
 from ._http import check_header_value
 from ._types import ASGIApp, Receive, Scope, Send
+from .background import BackgroundRunner
 from .connection import FINISHED, NOT_STARTED, Connection
 from .debug import send_debug_response
 from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
@@ -18,6 +19,14 @@ from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
 from .response import HttpResponse, Response
 from .routing import Mount, Route, RouteError, Router
+from .websocket import (
+    INTERNAL_ERROR,
+    POLICY_VIOLATION,
+    WebSocketDataError,
+    WebSocketDisconnect,
+    WebSocketState,
+    clip_reason,
+)
 
 __all__ = ["App", "Middleware", "aaf"]
 
@@ -63,6 +72,8 @@ class App:
     """An ASGI application made of routers, tried in order.
 
     ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``.
+    ``background_timeout`` is how long shutdown waits for background tasks still running
+    (``conn.add_background``) before cancelling them.
     """
 
     def __init__(
@@ -76,6 +87,7 @@ class App:
         exception_handlers: Mapping[HandlerKey, ExceptionHandler] | None = None,
         limits: Limits | None = None,
         debug: bool = False,
+        background_timeout: float = 10.0,
     ) -> None:
         self.routers: list[Router] = [routers] if isinstance(routers, Router) else list(routers)
         for router in self.routers:
@@ -87,6 +99,7 @@ class App:
         self.limits = DEFAULT_LIMITS.merged(limits)
         self.exception_handlers = ExceptionHandlers(exception_handlers)
         self._route_limits: dict[Route, Limits] = {}
+        self.background = BackgroundRunner(background_timeout)
         self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
         self.middleware = list(middleware)
         self._owner = self  # the app connections belong to (see _core)
@@ -256,12 +269,69 @@ class App:
         await mount.app(scope, conn.asgi_receive, conn.asgi_send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The real-time issue brings WebSocket handling; until then refuse the handshake.
-        await send({"type": "websocket.close", "code": 1008, "reason": ""})
+        """Route a WebSocket like an HTTP request; refuse unknown paths before accepting."""
+        conn = Connection(scope, receive, send, self._owner)
+        path: str = conn.route_path if scope.get("root_path") else scope["path"]
+        for router in self.routers:
+            found = (router._compiled or router.compile()).ws.find("", path)
+            if found is not None:
+                break
+        else:
+            for router in self.routers:
+                mount = router.compile().find_mount(path)
+                if mount is not None:
+                    await self._to_mount(conn, mount)
+                    return
+            conn._begin_websocket(self.limits.websocket_message)
+            await conn.deny(HttpResponse("Not Found", 404))
+            return
+        route, values = found
+        conn.route = route
+        conn.path_params = params = dict(zip(route.param_names, values, strict=True))
+        conn._begin_websocket(self.limits_for(route).websocket_message)
+        try:
+            result = await route.handler(conn, **params)
+            if isinstance(result, Response) and conn.ws_state == WebSocketState.CONNECTING:
+                await conn.deny(result)  # returning a response before accept() refuses
+            elif result is not None:
+                raise TypeError(
+                    f"WebSocket handler returned {type(result).__name__}; return None, or a "
+                    "response before accept() to refuse the handshake"
+                )
+            if conn.ws_state == WebSocketState.CONNECTING:
+                await conn.deny(403)  # returned without accepting: a refusal
+            elif conn.ws_state == WebSocketState.CONNECTED:
+                await conn.close()
+        except Exception as exc:
+            await self._websocket_error(conn, exc)
+        finally:
+            if conn._on_finish is not None:
+                await conn.run_on_finish()
+
+    async def _websocket_error(self, conn: Connection, exc: Exception) -> None:
+        """Answer a WebSocket handler's exception: a denial before accept, a close code after."""
+        conn._drop_background(exc)
+        if isinstance(exc, WebSocketDisconnect):
+            logger.debug("client left %s (code %s)", conn._where(), exc.code)
+        elif isinstance(exc, WebSocketDataError):
+            # The client sent what the handler cannot use: its error, not the server's.
+            logger.info("closing %s with %s: %s", conn._where(), exc.close_code, exc)
+            await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
+        elif isinstance(exc, HTTPError):
+            body = _json.encode({"error": exc.detail})
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
+            denial = HttpResponse(body, exc.status_code, headers, media_type="application/json")
+            code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
+            await _refuse_or_close(conn, denial, code, str(exc.detail))
+        else:
+            logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
+            denial = HttpResponse("Internal Server Error", 500)
+            await _refuse_or_close(conn, denial, INTERNAL_ERROR, "")
 
     # ------------------------------------------------------------------ errors
     async def handle_error(self, conn: Connection, exc: Exception) -> None:
         """Turn an exception from a handler into a response (or a log line if too late)."""
+        conn._drop_background(exc)
         if isinstance(exc, ClientDisconnect):
             logger.debug("client disconnected during %s", _describe(conn))
             return
@@ -301,6 +371,15 @@ class App:
             await send_debug_response(conn, exc)
         else:
             await conn.send_whole(_TEXT, b"Internal Server Error")
+
+
+async def _refuse_or_close(conn: Connection, denial: Response, code: int, reason: str) -> None:
+    """End a WebSocket after an error: refuse the handshake, or close an accepted socket."""
+    state = conn.ws_state
+    if state == WebSocketState.CONNECTING:
+        await conn.deny(denial)
+    elif state == WebSocketState.CONNECTED:
+        await conn.close(code, clip_reason(reason))
 
 
 def _describe(conn: Connection) -> str:

@@ -12,17 +12,21 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from urllib.parse import quote
 
 from . import _json
+from ._disconnect import DisconnectWatcher
 from ._http import encode_header, status_has_no_body
+from .background import BackgroundTask, run_tasks
 from .cookies import SameSite, build_set_cookie, parse_cookie_header
 from .datastructures import URL, Address, Headers, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
 from .limits import DEFAULT_LIMITS, Limits
+from .websocket import RESPONSE_IS_WEBSOCKET, WebSocketMixin
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from datetime import datetime
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionType"]
 
 logger = logging.getLogger("aaf.error")
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 class ConnectionType(StrEnum):
@@ -76,14 +83,18 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
-class Connection:
+class Connection(WebSocketMixin):
     """One HTTP request or WebSocket; the raw ASGI pieces stay reachable.
 
     ``await other_app(conn.scope, conn.asgi_receive, conn.asgi_send)`` hands the connection to
-    any other ASGI application.
+    any other ASGI application. The WebSocket methods (``accept``, ``receive_text``,
+    ``send_text``, ...) come from :class:`aaf.websocket.WebSocketMixin`.
     """
 
+    # PERF: "_background" and "_watcher" (and the mixin's "_ws") are not set in __init__: only
+    # requests that use them pay for them; they are read with getattr(..., None).
     __slots__ = (
+        "_background",
         "_body",
         "_body_state",
         "_cookies",
@@ -92,6 +103,7 @@ class Connection:
         "_query",
         "_resp_headers",
         "_resp_state",
+        "_watcher",
         "app",
         "asgi_receive",
         "asgi_send",
@@ -282,6 +294,112 @@ class Connection:
             except Exception:
                 logger.exception("on_finish callback %r failed", callback)
 
+    def _begin_websocket(self, message_limit: int) -> None:
+        super()._begin_websocket(message_limit)
+        self._resp_state = RESPONSE_IS_WEBSOCKET  # HTTP response methods now refuse clearly
+
+    # ------------------------------------------------------------------ background tasks
+    def add_background(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Run ``func(*args, **kwargs)`` (sync or async) after the response has been sent.
+
+        See :mod:`aaf.background`: errors are logged with the route, tasks are dropped if the
+        handler raises, and shutdown waits for running ones up to ``background_timeout``.
+        """
+        task = BackgroundTask(func, args, kwargs)
+        tasks: list[BackgroundTask] | None = getattr(self, "_background", None)
+        if tasks is None:
+            self._background = [task]
+            self.on_finish(self._run_background)
+        else:
+            tasks.append(task)
+
+    def _drop_background(self, exc: BaseException) -> None:
+        """The handler failed: its background tasks will not run (the app calls this)."""
+        tasks: list[BackgroundTask] | None = getattr(self, "_background", None)
+        if tasks:
+            logger.warning(
+                "dropping %d background task(s) of %s: the handler raised %s",
+                len(tasks),
+                self._where(),
+                type(exc).__name__,
+            )
+            tasks.clear()
+
+    def _where(self) -> str:
+        route = self.route.name if self.route is not None else "no route"
+        # repr() escapes control characters, so a hostile path cannot forge log lines.
+        return f"{self.scope.get('method', 'WS')} {self.path!r} ({route})"
+
+    async def _run_background(self) -> None:
+        tasks: list[BackgroundTask] = self._background
+        self._background = []
+        if not tasks:
+            return
+        if self.app is None:
+            await run_tasks(tasks, self._where())
+        else:
+            await self.app.background.run(tasks, self._where())
+
+    # ------------------------------------------------------------------ client disconnects
+    async def _disconnect_watcher(self) -> DisconnectWatcher:
+        watcher = await self.disconnect_watcher_if_possible()
+        if watcher is None:
+            raise BodyStateError(
+                "cannot watch for a disconnect while the request body is being streamed; "
+                "finish reading it first (or call body() before)"
+            )
+        return watcher
+
+    async def disconnect_watcher_if_possible(self) -> DisconnectWatcher | None:
+        """The watcher of this request's ``http.disconnect``, started on first use.
+
+        It reads ``receive()`` itself, so the request body is read (and kept for ``body()``)
+        first. While a handler is still streaming the body it cannot start, and None is
+        returned (then the body reader is the one that sees a disconnect).
+        """
+        watcher: DisconnectWatcher | None = getattr(self, "_watcher", None)
+        if watcher is not None:
+            return watcher
+        if self.scope["type"] != "http":
+            raise self._not_http("disconnect detection")
+        if self._body_state == _BODY_STREAMING:
+            return None
+        receive: Receive | None = self.asgi_receive
+        if self._body_state == _BODY_UNREAD:
+            try:
+                await self.body()
+            except ClientDisconnect:
+                receive = None  # gone already
+        watcher = self._watcher = DisconnectWatcher(receive)
+        self.on_finish(watcher.stop)
+        return watcher
+
+    async def wait_disconnect(self) -> None:
+        """Return once the client has gone away (reads and keeps the body first, see body())."""
+        watcher = await self._disconnect_watcher()
+        await watcher.gone.wait()
+
+    async def is_disconnected(self) -> bool:
+        """Whether the server has reported the client gone (never blocks for long)."""
+        watcher = await self._disconnect_watcher()
+        return await watcher.check()
+
+    @overload
+    async def run_until_disconnect(self, work: Awaitable[T]) -> T | None: ...
+    @overload
+    async def run_until_disconnect(self, work: Awaitable[T], default: D) -> T | D: ...
+    async def run_until_disconnect(self, work: Awaitable[Any], default: Any = None) -> Any:
+        """``await work`` unless the client leaves first: then ``work`` is cancelled (its
+        ``finally`` blocks run) and ``default`` is returned. Long work stops when nobody waits.
+        """
+        try:
+            watcher = await self._disconnect_watcher()
+        except BaseException:
+            if inspect.iscoroutine(work):
+                work.close()  # never started: close it rather than leak a "never awaited"
+            raise
+        return await watcher.run(work, default)
+
     # ------------------------------------------------------------------ request body
     def _declared_length(self, limit: int) -> int | None:
         raw = self.req_headers.get_bytes("content-length")
@@ -383,6 +501,8 @@ class Connection:
     def put_resp_header(self, name: str, value: str) -> None:
         """Add a response header (validated now: CR/LF/NUL raise before anything is sent)."""
         if self._resp_state != NOT_STARTED:
+            if self._resp_state == RESPONSE_IS_WEBSOCKET:
+                raise self._not_http(f"put_resp_header({name!r})")
             raise ResponseStateError(
                 f"cannot set header {name!r}: the response already started, and headers go out "
                 "with the first send. Set headers before the first conn.send()."
@@ -425,9 +545,19 @@ class Connection:
     def delete_resp_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.put_resp_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
 
+    @staticmethod
+    def _not_http(what: str) -> ResponseStateError:
+        return ResponseStateError(
+            f"{what} is for HTTP responses and this connection is a WebSocket: use "
+            "send_text()/send_bytes()/send_json() after accept(), accept(headers=...) for "
+            "handshake headers, or deny(response) to refuse it"
+        )
+
     def _begin_response(self, status: int, what: str) -> RawHeaders | None:
         """Claim the response for a one-shot sender; returns headers put on the connection."""
         if self._resp_state != NOT_STARTED:
+            if self._resp_state == RESPONSE_IS_WEBSOCKET:
+                raise self._not_http(f"sending {what}")
             if self._resp_state == FINISHED:
                 raise ResponseStateError(
                     f"cannot send {what}: this connection's response was already sent. "
@@ -464,7 +594,9 @@ class Connection:
         ``finish=True`` ends the response; a response that starts and finishes in one call gets
         a Content-Length. Status and headers must be set before the first call.
         """
-        if self._resp_state == FINISHED:
+        if self._resp_state >= FINISHED:
+            if self._resp_state == RESPONSE_IS_WEBSOCKET:
+                raise self._not_http("conn.send()")
             raise ResponseStateError(
                 "cannot send: the response is already finished (conn.finish() or "
                 "send(..., finish=True) was called). Send everything before finishing."
@@ -491,7 +623,10 @@ class Connection:
         await self.send(b"", finish=True)
 
     async def send_json(self, data: Any, status_code: int | None = None) -> None:
-        """Send ``data`` as a whole JSON response."""
+        """Send ``data`` as a whole JSON response (on a WebSocket: as one text message)."""
+        if self._resp_state == RESPONSE_IS_WEBSOCKET and status_code is None:
+            await self._send_ws_json(data)
+            return
         if status_code is not None:
             self.resp_status_code = status_code
         await self.send_whole(b"application/json", _json.encode(data))

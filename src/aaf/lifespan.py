@@ -153,6 +153,8 @@ class LifespanRunner:
             raise
 
     async def shutdown(self) -> None:
+        # Background work still running may need what the hooks below close: it goes first.
+        await self.app.background.drain()
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from . import _json
+from ._disconnect import DisconnectWatcher
 from ._http import HeadersLike, check_header_value, encode_headers, status_has_no_body
 from .cookies import SameSite, build_set_cookie
 from .datastructures import MutableHeaders
+from .errors import ClientDisconnect
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -327,32 +335,54 @@ Content = str | bytes
 _DONE = object()
 
 
-def _next_or_done(iterator: Iterator[Content]) -> object:
+def _next_or_done(iterator: Iterator[Any]) -> object:
     return next(iterator, _DONE)
 
 
-async def _iterate(
-    content: Iterable[Content] | AsyncIterable[Content],
-) -> AsyncGenerator[Content, None]:
+def _close_iterator(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+async def iterate(content: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
+    """Items of a sync or async iterable; a sync iterator's steps run in worker threads."""
     if isinstance(content, AsyncIterable):
-        async for chunk in content:
-            yield chunk
-    elif isinstance(content, list | tuple):
-        for chunk in content:
-            yield chunk
-    else:
-        # A sync iterator may block (files, sockets, sleep): each step runs in a worker thread
-        # so the event loop keeps serving other connections.
-        iterator: Iterator[Content] = iter(content)
+        async for item in content:
+            yield item
+        return
+    if isinstance(content, list | tuple):
+        for item in content:
+            yield item
+        return
+    # A sync iterator may block (files, sockets, sleep): each step runs in a worker thread
+    # so the event loop keeps serving other connections.
+    iterator: Iterator[Any] = iter(content)
+    step: asyncio.Future[object] | None = None
+    try:
         while True:
-            item: object = await asyncio.to_thread(_next_or_done, iterator)
+            step = asyncio.ensure_future(asyncio.to_thread(_next_or_done, iterator))
+            # Shielded: a cancelled stream must not abandon a step still running in its thread.
+            item = await asyncio.shield(step)
             if item is _DONE:
                 return
-            yield item  # type: ignore[misc]
+            yield item
+    finally:
+        if step is not None and not step.done():
+            # A thread cannot be interrupted: close the iterator (running its finally blocks)
+            # as soon as its current step returns.
+            step.add_done_callback(lambda _: _close_iterator(iterator))
+        else:
+            _close_iterator(iterator)
 
 
 class StreamingResponse(Response):
-    """A body produced by a sync or async iterable of str/bytes, sent chunk by chunk."""
+    """A body produced by a sync or async iterable of str/bytes, sent chunk by chunk.
+
+    When the client disconnects, the iteration stops at once: an async generator gets
+    ``CancelledError`` at its current ``await`` (its ``finally`` blocks run before the handler
+    returns); a sync iterator is closed after its current step.
+    """
 
     __slots__ = ("content",)
 
@@ -368,7 +398,36 @@ class StreamingResponse(Response):
         super().__init__(status_code, headers, media_type)
         self.content = content
 
+    def body_chunks(self) -> AsyncGenerator[Content, None]:
+        """The body as it is produced (subclasses such as EventSourceResponse frame it)."""
+        return iterate(self.content)
+
     async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
+        await self._stream(send, head, extra, None)
+
+    async def send_to(self, conn: Connection) -> None:
+        head = conn.scope.get("method") == "HEAD"
+        # Before the response is claimed, so a too-large unread body can still get its 413.
+        watcher = None if head else await conn.disconnect_watcher_if_possible()
+        extra = conn._begin_response(self.status_code, type(self).__name__)
+        try:
+            await self._stream(conn.asgi_send, head, extra, watcher)
+        finally:
+            conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head = scope.get("method") == "HEAD"
+        # Used as an ASGI app, nobody else reads this request: the watcher may drop its body.
+        watcher = None if head else DisconnectWatcher(receive)
+        try:
+            await self._stream(send, head, None, watcher)
+        finally:
+            if watcher is not None:
+                await watcher.stop()
+
+    async def _stream(
+        self, send: Send, head: bool, extra: RawHeaders | None, watcher: DisconnectWatcher | None
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -376,16 +435,46 @@ class StreamingResponse(Response):
                 "headers": self.start_headers(extra, None),
             }
         )
-        if not head:
-            chunks = _iterate(self.content)
-            try:
-                async for chunk in chunks:
-                    data = chunk.encode() if isinstance(chunk, str) else chunk
-                    if data:
+        if head:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if watcher is None:
+            await self._send_body(send)
+            return
+        # The body is produced in a task of its own so that a disconnect can cancel it wherever
+        # it waits (an idle event stream may wait for minutes).
+        sender = asyncio.ensure_future(self._send_body(send))
+        gone = asyncio.ensure_future(watcher.gone.wait())
+        try:
+            await asyncio.wait({sender, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not sender.done():
+                sender.cancel()
+                # Wait for the content's cleanup (its finally blocks) before going on.
+                await asyncio.wait({sender})
+        if sender.cancelled():
+            return  # the client left: nothing more to send, nobody to tell
+        error = sender.exception()
+        if error is not None and not isinstance(error, ClientDisconnect):
+            raise error
+
+    async def _send_body(self, send: Send) -> None:
+        chunks = self.body_chunks()
+        try:
+            async for chunk in chunks:
+                data = chunk.encode() if isinstance(chunk, str) else chunk
+                if data:
+                    try:
                         await send({"type": "http.response.body", "body": data, "more_body": True})
-            finally:
-                await chunks.aclose()
-                closer = getattr(self.content, "aclose", None)
-                if closer is not None:
-                    await closer()
+                    except OSError as exc:
+                        # Servers raise an OSError from send() once the client is gone.
+                        raise ClientDisconnect(
+                            "the client disconnected during the response"
+                        ) from exc
+        finally:
+            await chunks.aclose()
+            closer = getattr(self.content, "aclose", None)
+            if closer is not None:
+                await closer()
         await send({"type": "http.response.body", "body": b"", "more_body": False})

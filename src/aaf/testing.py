@@ -2,7 +2,9 @@
 
 ``TestClient(app)`` (sync) and ``AsyncTestClient(app)`` are httpx clients whose transport calls
 the ASGI app directly: no sockets. Used as context managers they run the app's lifespan.
-Responses stream: ``client.stream("GET", "/events")`` yields chunks as the app sends them.
+Responses stream: ``client.stream("GET", "/events")`` yields chunks as the app sends them, and
+``iter_sse(response)`` / ``aiter_sse(response)`` turn an event stream into events.
+``client.websocket_connect("/ws")`` opens a WebSocket session (a context manager).
 """
 
 from __future__ import annotations
@@ -17,10 +19,26 @@ from urllib.parse import unquote_to_bytes
 
 import httpx  # the 'testing' extra: pip install 'aaf[testing]'
 
+from ._testing_ws import (
+    AsyncWebSocketSession,
+    WebSocketDenied,
+    WebSocketSession,
+    aiter_sse,
+    build_websocket_scope,
+    iter_sse,
+)
 from ._types import ASGIApp, Message, Scope
 from .lifespan import LifespanClient
 
-__all__ = ["AsyncTestClient", "TestClient"]
+__all__ = [
+    "AsyncTestClient",
+    "AsyncWebSocketSession",
+    "TestClient",
+    "WebSocketDenied",
+    "WebSocketSession",
+    "aiter_sse",
+    "iter_sse",
+]
 
 T = TypeVar("T")
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
@@ -215,6 +233,23 @@ class AsyncTestClient(httpx.AsyncClient):
         self._lifespan: LifespanClient | None = None
         super().__init__(transport=_AsyncTransport(self), base_url=base_url, **kwargs)
 
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> AsyncWebSocketSession:
+        """``async with client.websocket_connect("/ws") as ws:`` - the handshake runs on enter;
+        a refusal raises ``WebSocketDenied`` (status, headers, body). Waits are bounded by
+        ``timeout`` seconds."""
+        request = self.build_request("GET", path, headers=headers)
+        scope = build_websocket_scope(
+            request, self.root_path, self.client_address, self.app_state, subprotocols or []
+        )
+        return AsyncWebSocketSession(self.app, scope, timeout)
+
     async def __aenter__(self) -> AsyncTestClient:
         await super().__aenter__()
         lifespan = LifespanClient("test client", self.app)
@@ -337,6 +372,28 @@ class TestClient(httpx.Client):
         self._portal: _Portal | None = None
         self._lifespan: LifespanClient | None = None
         super().__init__(transport=_SyncTransport(self), base_url=base_url, **kwargs)
+
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> WebSocketSession:
+        """``with client.websocket_connect("/ws") as ws:`` - the handshake runs on enter; a
+        refusal raises ``WebSocketDenied`` (status, headers, body). Waits are bounded by
+        ``timeout`` seconds. Outside ``with client:`` the session gets an event loop of its own.
+        """
+        request = self.build_request("GET", path, headers=headers)
+        scope = build_websocket_scope(
+            request, self.root_path, self.client_address, self.app_state, subprotocols or []
+        )
+        session = AsyncWebSocketSession(self.app, scope, timeout)
+        if self._portal is not None:
+            return WebSocketSession(session, self._portal.call)
+        own = _Portal()
+        return WebSocketSession(session, own.call, own.close)
 
     def __enter__(self) -> TestClient:
         super().__enter__()

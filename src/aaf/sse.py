@@ -1,0 +1,232 @@
+"""Server-sent events: ``EventSourceResponse`` streams events to a browser's ``EventSource``.
+
+::
+
+    @router.get("/feed")
+    async def feed(conn):
+        async def events():
+            last = conn.req_headers.get("last-event-id")   # resume after a reconnect
+            async for item in updates(after=last):
+                yield ServerSentEvent(item.payload, event="update", id=str(item.id))
+        return EventSourceResponse(events())
+
+The iterable may yield ``ServerSentEvent`` objects, plain strings (one ``data`` event each) or
+JSON-encodable values such as dicts (sent as JSON ``data``). A comment ping goes out whenever the
+stream has been idle for ``ping_interval`` seconds, so proxies keep it open. When the client
+disconnects, the generator is cancelled where it waits and its ``finally`` blocks run.
+
+The wire format is the WHATWG HTML "server-sent events" section: UTF-8 lines, fields
+``event``/``data``/``id``/``retry``, an empty line ending each event, ``:`` starting a comment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from ._http import HeadersLike
+from .response import StreamingResponse, iterate
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["EventSourceResponse", "SSEParser", "ServerSentEvent"]
+
+# The spec's line terminators are CRLF, CR and LF (str.splitlines() would also split on
+# form feeds, U+2028 and others, which the browser does not).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_PING = b": ping\n\n"
+
+
+def _lines(text: str) -> list[str]:
+    return _LINE_BREAK.split(text)
+
+
+def _single_line(field: str, value: str) -> str:
+    # APPSEC: a line break in event/id would let the value start a new field or event.
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"SSE {field} cannot contain a line break: {value!r}")
+    return value
+
+
+class ServerSentEvent:
+    """One event: ``data`` (str, or any JSON-encodable value) and optional fields.
+
+    ``id`` is what the browser sends back as ``Last-Event-ID`` when it reconnects; ``retry``
+    (milliseconds) sets its reconnection delay; ``comment`` adds ``:`` lines the browser ignores.
+    """
+
+    __slots__ = ("comment", "data", "event", "id", "retry")
+
+    def __init__(
+        self,
+        data: Any = None,
+        event: str | None = None,
+        id: str | None = None,  # the field's name in the spec
+        retry: int | None = None,
+        comment: str | None = None,
+    ) -> None:
+        self.data = data
+        self.event = None if event is None else _single_line("event", event)
+        if id is not None and "\0" in _single_line("id", id):
+            raise ValueError("SSE id cannot contain NUL (browsers ignore such ids)")
+        self.id = id
+        if retry is not None and (not isinstance(retry, int) or retry < 0):
+            raise ValueError(f"SSE retry is a non-negative int of milliseconds, not {retry!r}")
+        self.retry = retry
+        self.comment = comment
+
+    @property
+    def text(self) -> str | None:
+        """``data`` as the text sent on the wire (JSON for non-strings)."""
+        if self.data is None or isinstance(self.data, str):
+            return self.data
+        if isinstance(self.data, bytes):
+            return self.data.decode()
+        return _json.encode(self.data).decode()
+
+    def encode(self) -> bytes:
+        lines: list[str] = []
+        if self.comment is not None:
+            lines += [": " + line for line in _lines(self.comment)]
+        if self.id is not None:
+            lines.append("id: " + self.id)
+        if self.event is not None:
+            lines.append("event: " + self.event)
+        if self.retry is not None:
+            lines.append(f"retry: {self.retry}")
+        text = self.text
+        if text is not None:
+            lines += ["data: " + line for line in _lines(text)]
+        return ("\n".join(lines) + "\n\n").encode()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return (self.text, self.event, self.id, self.retry) == (
+            other.text,
+            other.event,
+            other.id,
+            other.retry,
+        )
+
+    def __repr__(self) -> str:
+        fields = [f"{name}={getattr(self, name)!r}" for name in ("event", "id", "retry")]
+        shown = ", ".join(f for f in fields if not f.endswith("=None"))
+        return f"ServerSentEvent({self.text!r}{', ' + shown if shown else ''})"
+
+
+def encode_event(item: Any) -> bytes:
+    """The wire bytes for one item of an event stream."""
+    if isinstance(item, ServerSentEvent):
+        return item.encode()
+    return ServerSentEvent(item).encode()
+
+
+class EventSourceResponse(StreamingResponse):
+    """A ``text/event-stream`` response fed by a sync or async iterable of events.
+
+    ``ping_interval`` (seconds, default 15; None turns pings off) is how long the stream may
+    stay silent before a ``: ping`` comment is sent.
+    """
+
+    __slots__ = ("ping_interval",)
+
+    def __init__(
+        self,
+        content: AsyncIterable[Any] | Iterable[Any],
+        status_code: int | Connection = 200,
+        headers: HeadersLike | None = None,
+        *,
+        ping_interval: float | None = 15.0,
+    ) -> None:
+        super().__init__(content, status_code, headers)
+        if ping_interval is not None and not ping_interval > 0:
+            raise ValueError(f"ping_interval must be > 0 seconds or None, not {ping_interval!r}")
+        self.ping_interval = ping_interval
+        given = {name for name, _ in self.raw_headers}
+        if b"content-type" not in given:
+            # Exactly the media type: the format is always UTF-8, a charset adds nothing.
+            self.content_type = b"text/event-stream"
+        if b"cache-control" not in given:
+            self.raw_headers.append((b"cache-control", b"no-cache"))
+        # nginx buffers responses by default, which would hold events back.
+        if b"x-accel-buffering" not in given:
+            self.raw_headers.append((b"x-accel-buffering", b"no"))
+
+    def body_chunks(self) -> AsyncGenerator[bytes, None]:
+        if self.ping_interval is None:
+            return self._frames()
+        return self._frames_with_pings(self.ping_interval)
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
+        async for item in iterate(self.content):
+            yield encode_event(item)
+
+    async def _frames_with_pings(self, interval: float) -> AsyncGenerator[bytes, None]:
+        source = iterate(self.content)
+        pending: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                # The next item is awaited in a task so that waiting can time out without
+                # cancelling the producer (which would end it).
+                pending = asyncio.ensure_future(anext(source))
+                while True:
+                    done, _ = await asyncio.wait({pending}, timeout=interval)
+                    if done:
+                        break
+                    yield _PING
+                try:
+                    item = pending.result()
+                except StopAsyncIteration:
+                    return
+                yield encode_event(item)
+        finally:
+            if pending is not None and not pending.done():
+                # The stream ends (client gone, or closed early): cancel the producer where it
+                # waits and let its finally blocks run before going on.
+                pending.cancel()
+                await asyncio.wait({pending})
+            await source.aclose()
+
+
+class SSEParser:
+    """Turns the lines of an event stream back into ``ServerSentEvent`` objects (for clients
+    and tests): ``feed(line)`` returns an event when ``line`` completes one."""
+
+    __slots__ = ("_data", "_event", "_retry", "last_event_id")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._retry: int | None = None
+        self.last_event_id: str | None = None
+
+    def feed(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment (pings)
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        data, event, retry = self._data, self._event, self._retry
+        self._data, self._event, self._retry = [], None, None
+        if not data:
+            return None  # the spec drops events without data
+        return ServerSentEvent("\n".join(data), event=event, id=self.last_event_id, retry=retry)
