@@ -447,3 +447,41 @@ def test_app_is_usable_without_the_lifespan_protocol() -> None:
     started = time.monotonic()
     assert TestClient(app).get("/").json() == {"state": {}}
     assert time.monotonic() - started < 30  # bounded: no lifespan wait
+
+
+def test_error_in_a_mounted_app_before_it_answers_is_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("mounted bug")
+
+    router = Router()
+    router.mount("/m", broken)
+    response = TestClient(aaf([router])).get("/m/x")
+    assert response.status_code == 500
+    assert "mounted bug" in caplog.text
+
+
+async def test_error_in_a_mounted_app_after_it_answered_sends_nothing_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def finished_then_broken(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"complete"})
+        raise RuntimeError("after the answer")
+
+    async def started_then_broken(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("mid-answer")
+
+    router = Router()
+    router.mount("/done", finished_then_broken)
+    router.mount("/mid", started_then_broken)
+    app = aaf([router])
+    for path, body in (("/done", b"complete"), ("/mid", b"part")):
+        rec = await call(app, http_scope(path))
+        assert [m["type"] for m in rec.sent].count("http.response.start") == 1, path
+        assert rec.body == body
+    assert "after the answer" in caplog.text
+    assert "mid-answer" in caplog.text

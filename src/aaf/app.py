@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 from . import _json
 from ._http import check_header_value
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 from .background import BackgroundRunner
-from .connection import FINISHED, NOT_STARTED, Connection
+from .connection import FINISHED, NOT_STARTED, STARTED, Connection
 from .debug import send_debug_response
 from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
@@ -266,7 +266,22 @@ class App:
     async def _to_mount(self, conn: Connection, mount: Mount) -> None:
         scope = dict(conn.scope)
         scope["root_path"] = scope.get("root_path", "") + mount.prefix
-        await mount.app(scope, conn.asgi_receive, conn.asgi_send)
+        send = server_send = conn.asgi_send
+        if scope["type"] == "http":
+            # The mounted app answers for itself; keeping the connection's response state in
+            # step means an error it raises later is handled like ours (no second response).
+            async def tracking_send(message: Message) -> None:
+                kind = message["type"]
+                if kind == "http.response.start":
+                    conn._resp_state = STARTED
+                elif kind == "http.response.pathsend" or (
+                    kind == "http.response.body" and not message.get("more_body", False)
+                ):
+                    conn._resp_state = FINISHED
+                await server_send(message)
+
+            send = tracking_send
+        await mount.app(scope, conn.asgi_receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route a WebSocket like an HTTP request; refuse unknown paths before accepting."""
