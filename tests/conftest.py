@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -19,21 +20,35 @@ async def noop_send(message: Message) -> None:
 
 
 class ASGIRecorder:
-    """Calls an ASGI app directly with a scripted receive() and records what it sends."""
+    """Calls an ASGI app directly with a scripted receive() and records what it sends.
 
-    def __init__(self, messages: list[dict[str, Any]] | None = None) -> None:
+    Like a server, once the scripted messages are used up receive() reports a disconnect only
+    when the response is complete (or at once with ``client_stays=False``, a client that left).
+    """
+
+    def __init__(
+        self, messages: list[dict[str, Any]] | None = None, *, client_stays: bool = True
+    ) -> None:
         self.incoming = list(messages or [{"type": "http.request", "body": b""}])
         self.sent: list[Message] = []
         self.received = 0
+        self.client_stays = client_stays
+        self._complete = asyncio.Event()
 
     async def receive(self) -> Message:
         self.received += 1
         if self.incoming:
             return self.incoming.pop(0)
+        if self.client_stays:
+            await self._complete.wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         self.sent.append(message)
+        if message["type"] == "http.response.pathsend" or (
+            message["type"] == "http.response.body" and not message.get("more_body", False)
+        ):
+            self._complete.set()
 
     @property
     def status(self) -> int:

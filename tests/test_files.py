@@ -19,7 +19,7 @@ from aaf.files import (
     guess_media_type,
 )
 from aaf.testing import TestClient
-from tests.conftest import call, http_scope
+from tests.conftest import ASGIRecorder, call, http_scope
 
 CONTENT = bytes(range(256)) * 4  # 1024 bytes, every byte value
 
@@ -394,3 +394,18 @@ async def test_a_file_removed_after_stat_is_a_404(tmp_path: Path) -> None:
         file_app(path, stat_result=stat_before, chunk_size=1024), http_scope("/file")
     )
     assert recorder.status == 404
+
+
+@pytest.mark.parametrize("as_asgi_app", [False, True])
+async def test_streaming_stops_when_the_client_leaves(tmp_path: Path, as_asgi_app: bool) -> None:
+    # uvicorn drops sends silently after a disconnect; the file must not be read to the end.
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(64 * 1024))
+    app: Any = (
+        FileResponse(path, chunk_size=1024) if as_asgi_app else file_app(path, chunk_size=1024)
+    )
+    recorder = ASGIRecorder(client_stays=False)
+    await app(http_scope("/file"), recorder.receive, recorder.send)
+    bodies = [m for m in recorder.sent if m["type"] == "http.response.body"]
+    assert recorder.status == 200
+    assert len(bodies) < 64  # stopped long before the 64 chunks of the file

@@ -20,8 +20,9 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ._disconnect import DisconnectWatcher
 from ._http import HeadersLike
-from .errors import HTTPError
+from .errors import ClientDisconnect, HTTPError
 from .response import Response, content_type_header
 
 if TYPE_CHECKING:
@@ -446,7 +447,12 @@ class FileResponse(Response):
 
     # -- sending ----------------------------------------------------------------
     async def _transmit(
-        self, plan: _Plan, send: Send, head: bool, extra: RawHeaders | None
+        self,
+        plan: _Plan,
+        send: Send,
+        head: bool,
+        extra: RawHeaders | None,
+        gone: asyncio.Event | None = None,
     ) -> None:
         headers = plan.headers + extra if extra else plan.headers
         await send({"type": "http.response.start", "status": plan.status, "headers": headers})
@@ -471,13 +477,19 @@ class FileResponse(Response):
             if boundary is not None:
                 part = _part_head(boundary, index, self._part_type(), start, end, plan.size)
                 await send({"type": "http.response.body", "body": part, "more_body": True})
-            await self._stream_range(file, start, end, send)
+            await self._stream_range(file, start, end, send, gone)
         closing = _closing(boundary) if boundary is not None else b""
         await send({"type": "http.response.body", "body": closing})
 
-    async def _stream_range(self, file: IO[bytes], start: int, end: int, send: Send) -> None:
+    async def _stream_range(
+        self, file: IO[bytes], start: int, end: int, send: Send, gone: asyncio.Event | None
+    ) -> None:
         offset, remaining = start, end - start + 1
         while remaining > 0:
+            if gone is not None and gone.is_set():
+                # Some servers (uvicorn) drop sends silently once the client left: stop
+                # reading a large file nobody will receive.
+                raise ClientDisconnect("the client disconnected during the file transfer")
             chunk = await asyncio.to_thread(_read_at, file, offset, min(self.chunk_size, remaining))
             if not chunk:
                 raise FileChangedError(
@@ -506,10 +518,15 @@ class FileResponse(Response):
     async def send_to(self, conn: Connection) -> None:
         plan = await self._prepare(conn.scope)
         try:
+            head = conn.scope.get("method") == "HEAD"
+            watcher = None
+            if plan.file is not None and not head:
+                # Before the response is claimed, so a too-large unread body still gets a 413.
+                watcher = await conn.disconnect_watcher_if_possible()
             extra = conn._begin_response(plan.status, "FileResponse")
             try:
                 await self._transmit(
-                    plan, conn.asgi_send, conn.scope.get("method") == "HEAD", extra
+                    plan, conn.asgi_send, head, extra, watcher.gone if watcher else None
                 )
             finally:
                 conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
@@ -521,10 +538,17 @@ class FileResponse(Response):
             plan = await self._prepare(scope)
         except HTTPError as exc:
             plan = _error_plan(exc.status_code, _NOT_FOUND)
+        head = scope.get("method") == "HEAD"
+        # Used as an ASGI app, nobody else reads this request: the watcher may take receive().
+        watcher = DisconnectWatcher(receive) if plan.file is not None and not head else None
         try:
-            await self._transmit(plan, send, scope.get("method") == "HEAD", None)
+            await self._transmit(plan, send, head, None, watcher.gone if watcher else None)
+        except ClientDisconnect:
+            pass  # nobody is listening any more
         finally:
             plan.close()
+            if watcher is not None:
+                await watcher.stop()
 
     async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
         scope: dict[str, Any] = {"method": "HEAD" if head else "GET", "headers": []}

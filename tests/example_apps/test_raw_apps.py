@@ -187,7 +187,9 @@ async def test_the_printer_declines_websockets() -> None:
 async def test_a_client_gone_before_the_body_ends_gets_no_answer(app: ASGIApp) -> None:
     # One body message with more to come, then the recorder answers http.disconnect.
     recorded = await call(
-        app, http_scope("/", "POST"), [{"type": "http.request", "body": b"part", "more_body": True}]
+        app,
+        http_scope("/", "POST"),
+        [{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}],
     )
     assert recorded.received == 2
     assert recorded.sent == []
