@@ -7,9 +7,9 @@ what went wrong and how to fix it.
 
 from __future__ import annotations
 
-import re
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
