@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -58,6 +59,14 @@ async def test_urlencoded_invalid_utf8_is_replaced_not_an_error() -> None:
     feeder = await post(app, "/form", [b"a=%FF%FE"], URLENCODED)
     assert feeder.status == 200
     assert result(feeder) == {"a": ["\ufffd\ufffd"]}
+
+
+@pytest.mark.parametrize("chunk", [7, 4096, 1 << 20])
+async def test_long_urlencoded_values_decode_across_windows(chunk: int) -> None:
+    value = "é%+& ;/\x00" * 7000 + "end"
+    body = urlencode({"a": value, "b": "x" * 40_000 + "%"}).encode()
+    feeder = await post(FormApp().app, "/form", chunked(body, chunk), URLENCODED)
+    assert result(feeder) == {"a": [value], "b": ["x" * 40_000 + "%"]}
 
 
 async def test_urlencoded_with_charset_parameter() -> None:

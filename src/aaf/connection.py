@@ -389,6 +389,9 @@ class Connection:
             return _json.decode(body)
         except _json.DecodeError as exc:
             raise HTTPError(400, f"invalid JSON: {exc}") from None
+        except RecursionError:
+            # APPSEC: "[[[[..." within the body limit nests deeper than the decoder allows.
+            raise HTTPError(400, "invalid JSON: nested too deeply") from None
 
     # ------------------------------------------------------------------ response side
     @property

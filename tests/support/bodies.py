@@ -7,7 +7,7 @@ import gc
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aaf import Limits, Router, aaf
 from aaf.app import App
@@ -15,6 +15,7 @@ from aaf.connection import Connection
 from aaf.forms import UploadFile
 
 Message = dict[str, Any]
+T = TypeVar("T")
 BOUNDARY = "testboundary0123"
 DISCONNECT = object()
 
@@ -135,11 +136,13 @@ async def post(
     chunks: Iterable[bytes | object],
     headers: list[tuple[bytes, bytes]],
     *,
+    method: str = "POST",
     seconds: float = 30,
 ) -> Feeder:
     """Send one request through ``app`` with the body given as chunks (bounded wait)."""
     feeder = Feeder(chunks)
-    await asyncio.wait_for(app(scope_for(path, headers), feeder.receive, feeder.send), seconds)
+    scope = scope_for(path, headers, method)
+    await asyncio.wait_for(app(scope, feeder.receive, feeder.send), seconds)
     return feeder
 
 
@@ -205,27 +208,33 @@ async def peak_memory(work: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
 
 
 async def growth_ratio(
-    work: Callable[[int], Awaitable[Any]], size: int, factor: int = 4, repeats: int = 3
+    prepare: Callable[[int], T],
+    work: Callable[[T], Awaitable[Any]],
+    size: int,
+    factor: int = 4,
+    repeats: int = 5,
 ) -> float:
-    """CPU time of ``work(size * factor)`` over ``work(size)``, best of ``repeats`` each.
+    """CPU time of ``work(prepare(size * factor))`` over ``work(prepare(size))``.
 
     The input is doubled twice (factor 4): linear work gives about 4, quadratic about 16, so a
-    generous bound such as 10 tells them apart without a wall-clock limit. CPU time of this
-    process (not wall time) keeps other processes on the machine out of the measurement.
+    generous bound such as 10 tells them apart without any wall-clock limit. Inputs are built
+    before timing; each side is the best of ``repeats`` runs, measured in CPU time of this
+    process so other processes on the machine stay out of the measurement.
     """
 
-    async def best(n: int) -> float:
+    async def best(data: T) -> float:
         times = []
         for _ in range(repeats):
             gc.collect()
             gc.disable()
             try:
                 start = time.process_time()
-                await work(n)
+                await work(data)
                 times.append(time.process_time() - start)
             finally:
                 gc.enable()
         return max(min(times), 1e-6)
 
-    await work(size)  # warm-up (imports, caches)
-    return await best(size * factor) / await best(size)
+    small, big = prepare(size), prepare(size * factor)
+    await work(small)  # warm-up (imports, caches)
+    return await best(big) / await best(small)
