@@ -489,6 +489,39 @@ async def test_partial_uploads_are_closed_on_disconnect_and_limits(
     assert created[1].closed
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(multipart([part("a", b"x" * 5000, filename="a")] * 3), id="too-many-files"),
+        pytest.param(multipart([part("a", b"x" * 5000, filename="a")], close=False), id="cut"),
+        pytest.param(
+            multipart([part("a", b"x" * 5000, filename="a"), b"Bad Header: x\r\n\r\n"]),
+            id="malformed",
+        ),
+    ],
+)
+async def test_partial_uploads_are_closed_as_soon_as_parsing_fails(
+    created: list[UploadFile], body: bytes
+) -> None:
+    router = Router()
+    closed_when_raised: list[bool] = []
+
+    @router.post("/")
+    async def handler(conn: Connection) -> None:
+        try:
+            await conn.form()
+        except HTTPError:
+            # Before the request ends (and before on_finish runs), the files are already gone.
+            closed_when_raised.extend(upload.closed for upload in created)
+            raise
+
+    app = aaf([router], limits=Limits(upload_spool_size=100, max_files=2))
+    feeder = await post(app, "/", chunked(body, 1000), multipart_headers())
+    assert feeder.status in (400, 413)
+    assert created
+    assert closed_when_raised == [True] * len(created)
+
+
 async def test_uploads_are_closed_when_the_task_is_cancelled(created: list[UploadFile]) -> None:
     forms = FormApp(limits=Limits(upload_spool_size=100))
     body = multipart([part("a", b"x" * 5000, filename="a")], close=False)

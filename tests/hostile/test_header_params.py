@@ -38,6 +38,19 @@ async def test_parameter_parser_is_linear(unit: str) -> None:
         assert await growth_ratio(prepare, work, 20_000 // len(unit)) < LINEAR, (prefix, unit)
 
 
+@pytest.mark.parametrize("unit", ["\\", "a=\\", '\\"'])
+async def test_backslash_runs_in_quoted_strings_are_linear(unit: str) -> None:
+    # Long runs: a parser that re-scans for the closing quote after each escape is quadratic,
+    # but a fast scan hides that on short inputs.
+    def prepare(n: int) -> str:
+        return 'form-data; name="' + unit * n
+
+    async def work(text: str) -> None:
+        parse_header_params(text)
+
+    assert await growth_ratio(prepare, work, 100_000 // len(unit), repeats=3) < LINEAR
+
+
 @pytest.mark.parametrize("unit", HOSTILE_UNITS)
 async def test_cookie_parser_is_linear(unit: str) -> None:
     for prefix in ('a="', "a=", "", '=";', "a=\\"):

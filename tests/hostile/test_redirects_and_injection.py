@@ -11,6 +11,7 @@ import pytest
 
 from aaf import HttpResponse, JsonResponse, RedirectResponse, Router, aaf
 from aaf.connection import Connection
+from aaf.cookies import CookieError, build_set_cookie
 from tests.conftest import call, http_scope
 
 # ---------------------------------------------------------------------------- redirects
@@ -168,6 +169,14 @@ async def test_header_injection_is_refused_before_the_response_starts(
     assert "evil" not in wire
     assert "x-note" not in wire
     assert any(record.levelno == logging.ERROR for record in caplog.records)
+
+
+@pytest.mark.parametrize("bad", INJECTIONS)
+def test_cookie_builder_refuses_control_characters_itself(bad: str) -> None:
+    with pytest.raises(CookieError):
+        build_set_cookie("session", bad)
+    with pytest.raises(CookieError):
+        build_set_cookie("session", "v", domain="example.com" + bad)
 
 
 # ---------------------------------------------------------------------------- methods

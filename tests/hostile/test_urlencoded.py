@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from aaf import KiB, Limits, MiB
+from aaf import KiB, Limits, MiB, QueryParams, Router, aaf
+from aaf.connection import Connection
 from tests.support.bodies import FormApp, chunked, endless, growth_ratio, peak_memory, post
 
 URLENCODED = [(b"content-type", b"application/x-www-form-urlencoded")]
@@ -47,6 +49,20 @@ async def test_field_count_past_the_limit_without_trailing_separators_is_413() -
 async def test_semicolon_is_never_a_separator() -> None:
     feeder = await post(FormApp().app, "/form", [b"role=user&x=;role=admin;a=b"], URLENCODED)
     assert json.loads(feeder.body) == {"role": ["user"], "x": [";role=admin;a=b"]}
+
+
+async def test_semicolon_is_data_in_query_strings_too() -> None:
+    router = Router()
+
+    @router.get("/")
+    async def handler(conn: Connection) -> Any:
+        return {k: conn.query.getlist(k) for k in conn.query}
+
+    feeder = await post(
+        aaf([router]), "/", [b""], [], method="GET", query=b"role=user&x=;role=admin;a=b"
+    )
+    assert json.loads(feeder.body) == {"role": ["user"], "x": [";role=admin;a=b"]}
+    assert QueryParams("a=1;b=2").multi_items() == [("a", "1;b=2")]
 
 
 async def test_one_huge_value_memory_is_bounded() -> None:
