@@ -16,6 +16,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "Connection",
             "ConnectionType",
             "Converter",
+            "FormData",
             "HTTPError",
             "Headers",
             "HtmlResponse",
@@ -34,6 +35,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "RouteError",
             "Router",
             "StreamingResponse",
+            "UploadFile",
             "__version__",
             "aaf",
         ]
@@ -48,6 +50,7 @@ def test_every_public_name_exists() -> None:
 def test_module_paths_match_the_top_level_names() -> None:
     from aaf.app import App
     from aaf.connection import Connection
+    from aaf.forms import FormData, UploadFile
     from aaf.response import HttpResponse, JsonResponse
     from aaf.routing import Router
 
@@ -56,6 +59,8 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.HttpResponse is HttpResponse
     assert aaf.JsonResponse is JsonResponse
     assert aaf.aaf is App
+    assert aaf.FormData is FormData
+    assert aaf.UploadFile is UploadFile
 
 
 def test_package_ships_py_typed() -> None:

@@ -8,6 +8,7 @@ from .app import App, Middleware, aaf
 from .connection import Connection, ConnectionType
 from .datastructures import URL, Address, Headers, MutableHeaders, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
+from .forms import FormData, UploadFile
 from .limits import KiB, Limits, MiB
 from .response import (
     HtmlResponse,
@@ -31,6 +32,7 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Converter",
+    "FormData",
     "HTTPError",
     "Headers",
     "HtmlResponse",
@@ -49,6 +51,7 @@ __all__ = [
     "RouteError",
     "Router",
     "StreamingResponse",
+    "UploadFile",
     "__version__",
     "aaf",
 ]
