@@ -588,3 +588,44 @@ async def test_limits_can_be_raised_per_app() -> None:
 def test_limits_accessors_need_resolved_values() -> None:
     with pytest.raises(RuntimeError, match="unresolved"):
         _ = Limits().multipart
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "10"])
+def test_limits_refuse_values_that_are_not_non_negative_ints(value: Any) -> None:
+    with pytest.raises(ValueError, match="non-negative int"):
+        Limits(max_parts=value)
+
+
+def test_resolved_limits_have_every_accessor() -> None:
+    from aaf.limits import DEFAULT_LIMITS
+
+    resolved = DEFAULT_LIMITS.merged(Limits(max_files=3))
+    assert (resolved.files, resolved.parts, resolved.field) == (3, 1000, 512 * KiB)
+    assert (resolved.part_headers, resolved.part_header_size) == (8, 4 * KiB)
+    assert (resolved.form_fields, resolved.spool, resolved.multipart) == (1000, 1 << 20, 16 << 20)
+    assert resolved.websocket_message == 1 << 20
+    assert DEFAULT_LIMITS.merged(None) is DEFAULT_LIMITS
+
+
+async def test_form_on_a_connection_without_an_app_uses_the_defaults() -> None:
+    body = multipart([part("a", b"1")])
+    messages = [{"type": "http.request", "body": body}]
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        raise AssertionError("nothing is sent")
+
+    conn = Connection(scope_for("/", multipart_headers()), receive, send)
+    form = await conn.form()
+    assert form["a"] == "1"
+    assert conn.limits.multipart == 16 * 1024 * 1024
+    assert conn._on_finish is not None  # the cleanup is registered for whoever runs it
+    await conn.run_on_finish()
+
+
+async def test_save_guards_the_directory_even_past_the_name_check(tmp_path: Path) -> None:
+    upload = UploadFile("f", "x")
+    with pytest.raises(UnsafeFilenameError, match="leave the upload directory"):
+        upload._save(tmp_path, "../escape", overwrite=False)

@@ -131,3 +131,25 @@ async def test_escaping_is_linear() -> None:
 
     assert await growth_ratio(prepare, work, 50_000) < LINEAR
     assert escape_log_text('a"\\\t\x7f\u2066') == 'a\\"\\\\\\x09\\x7f\\u2066'
+
+
+async def test_other_messages_and_late_errors(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        await send({"type": "http.response.trailers", "headers": []})
+        raise RuntimeError("after the start")
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.disconnect"}
+
+    with caplog.at_level(logging.INFO, logger="aaf.access"), pytest.raises(RuntimeError):
+        await AccessLogMiddleware(app)(http_scope("/late"), receive, send)
+    (line,) = lines(caplog)
+    assert '"GET /late HTTP/1.1" 200 3 ' in line  # the status that went out, not 500
+    assert len(sent) == 3
