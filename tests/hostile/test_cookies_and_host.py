@@ -11,6 +11,7 @@ from aaf.connection import Connection
 from aaf.cookies import parse_cookie_header
 from aaf.datastructures import URL
 from tests.conftest import call, http_scope
+from tests.support.bodies import growth_ratio
 
 # ---------------------------------------------------------------------------- cookies
 
@@ -135,3 +136,14 @@ def test_path_and_query_never_come_from_the_host() -> None:
     url = url_for_host(b"good.com", path="/r", query=b"a=\r\nb")
     assert "\r" not in str(url)
     assert "\n" not in str(url)
+
+
+@pytest.mark.parametrize("unit", [b"a", b"a.", b"[:", b":1", b"a/", b"\\", b"@"])
+async def test_host_checks_are_linear(unit: bytes) -> None:
+    def prepare(n: int) -> bytes:
+        return unit * n
+
+    async def work(host: bytes) -> None:
+        assert url_for_host(host).path == "/p"
+
+    assert await growth_ratio(prepare, work, 20_000) < 10

@@ -142,11 +142,13 @@ async def test_hostile_content_disposition_is_parsed_in_linear_time() -> None:
 
 
 # ---------------------------------------------------------------------------- framing
-async def test_long_crlf_preamble_is_skipped_in_linear_time() -> None:
+@pytest.mark.parametrize("where", ["preamble", "epilogue"])
+async def test_long_crlf_runs_around_the_body_are_skipped_in_linear_time(where: str) -> None:
     app = FormApp(limits=Limits(max_multipart_size=64 * MiB)).app
 
     def prepare(n: int) -> list[bytes]:
-        return list(chunked(b"\r\n" * n + multipart([part("a", b"1")])))
+        body = multipart([part("a", b"1")])
+        return list(chunked(b"\r\n" * n + body if where == "preamble" else body + b"\r\n" * n))
 
     async def work(chunks: list[bytes]) -> None:
         feeder = await post(app, "/form", chunks, multipart_headers())
