@@ -140,6 +140,6 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         if not name:
             continue
         if name in params:
-            raise HeaderParamError(f"parameter {name!r} is given twice")
+            raise HeaderParamError(f"parameter {name[:40]!r} is given twice")
         params[name] = param
     return first.strip(" \t").lower(), params

@@ -6,6 +6,9 @@ as it is crossed, after which no more of the body is read. File parts become
 :class:`UploadFile` objects kept in memory up to ``limits.upload_spool_size`` and in an
 anonymous temporary file past it; they are closed (and so removed) when the request ends,
 also after errors and disconnects.
+
+Names and values are decoded as UTF-8, undecodable bytes replaced (as for query strings): a
+form never fails on its encoding.
 """
 
 from __future__ import annotations
@@ -476,7 +479,8 @@ class _MultipartReader:
             return
         if len(self.value) + (end - start) > self.max_field:
             raise HTTPError(
-                413, f"form field {self.name!r} is larger than the {self.max_field}-byte limit"
+                413,
+                f"form field {self.name[:40]!r} is larger than the {self.max_field}-byte limit",
             )
         self.value += data[start:end]
 
