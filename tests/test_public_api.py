@@ -18,6 +18,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "Converter",
             "FileResponse",
             "EventSourceResponse",
+            "FormData",
             "HTTPError",
             "Headers",
             "HtmlResponse",
@@ -39,6 +40,7 @@ def test_all_is_exactly_the_curated_list() -> None:
             "ServerSentEvent",
             "StreamingResponse",
             "WebSocketDisconnect",
+            "UploadFile",
             "__version__",
             "aaf",
         ]
@@ -54,6 +56,7 @@ def test_module_paths_match_the_top_level_names() -> None:
     from aaf.app import App
     from aaf.connection import Connection
     from aaf.files import FileResponse
+    from aaf.forms import FormData, UploadFile
     from aaf.response import HttpResponse, JsonResponse
     from aaf.routing import Router
     from aaf.sse import EventSourceResponse, ServerSentEvent
@@ -70,6 +73,8 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.EventSourceResponse is EventSourceResponse
     assert aaf.ServerSentEvent is ServerSentEvent
     assert aaf.WebSocketDisconnect is WebSocketDisconnect
+    assert aaf.FormData is FormData
+    assert aaf.UploadFile is UploadFile
 
 
 def test_package_ships_py_typed() -> None:

@@ -83,7 +83,8 @@ def test_converters_refuse(converter: Converter, text: str) -> None:
 def test_converters_to_url() -> None:
     assert IntConverter().to_url(5) == "5"
     assert FloatConverter().to_url(2.5) == "2.5"
-    assert FloatConverter().to_url(1e20) == "100000000000000000000.0"
+    assert FloatConverter().to_url(1e20) == "100000000000000000000"
+    assert FloatConverter().to_url(1e-7) == "0.0000001"
     u = uuid.uuid4()
     assert UUIDConverter().to_url(u) == str(u)
     assert UUIDConverter().to_url(str(u)) == str(u)

@@ -9,6 +9,7 @@ from .connection import Connection, ConnectionType
 from .datastructures import URL, Address, Headers, MutableHeaders, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
 from .files import FileResponse
+from .forms import FormData, UploadFile
 from .limits import KiB, Limits, MiB
 from .response import (
     HtmlResponse,
@@ -37,6 +38,7 @@ __all__ = [
     "Converter",
     "EventSourceResponse",
     "FileResponse",
+    "FormData",
     "HTTPError",
     "Headers",
     "HtmlResponse",
@@ -57,6 +59,7 @@ __all__ = [
     "ServerSentEvent",
     "StaticFiles",
     "StreamingResponse",
+    "UploadFile",
     "WebSocketDisconnect",
     "__version__",
     "aaf",

@@ -72,3 +72,74 @@ def encode_headers(headers: HeadersLike | None) -> RawHeaders:
         return []
     items: Iterable[tuple[str, str]] = headers.items() if isinstance(headers, Mapping) else headers
     return [encode_header(name, value) for name, value in items]
+
+
+class HeaderParamError(ValueError):
+    """A request header's parameters cannot be read unambiguously (e.g. a repeated name)."""
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    """The quoted-string starting after the opening quote at ``start``; returns (value, end).
+
+    Only ``\\"`` and ``\\\\`` are escapes: browsers send file names with literal backslashes
+    (``C:\\dir\\a.txt``), so any other backslash stays as it is. An unterminated string runs to
+    the end of ``text``.
+    """
+    # APPSEC: each find() starts where the previous scan stopped and results are reused until
+    # passed, so a run of backslashes or quotes is scanned once: linear time.
+    out: list[str] = []
+    pos = start
+    quote_at = text.find('"', pos)
+    slash_at = text.find("\\", pos)
+    while True:
+        if quote_at == -1:
+            quote_at = len(text)
+        if slash_at == -1 or slash_at >= quote_at:
+            out.append(text[pos:quote_at])
+            return "".join(out), quote_at + 1
+        out.append(text[pos:slash_at])
+        escaped = text[slash_at + 1 : slash_at + 2]
+        out.append(escaped if escaped in ('"', "\\") else "\\" + escaped)
+        pos = slash_at + 2
+        if quote_at < pos:
+            quote_at = text.find('"', pos)
+        slash_at = text.find("\\", pos)
+
+
+def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``type; key=value; key="quoted"`` into the lower-cased first item and parameters.
+
+    Used for Content-Type and multipart Content-Disposition. Parameter names are lower-cased;
+    ``filename*`` and other extended names are kept under their own key and never replace the
+    plain one. Raises :class:`HeaderParamError` when a name is repeated (two parsers could pick
+    different values). Plain string scanning in one pass: linear in the length of ``value``.
+    """
+    first, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    pos, end = 0, len(rest)
+    while pos < end:
+        semi = rest.find(";", pos)
+        if semi == -1:
+            semi = end
+        equals = rest.find("=", pos, semi)
+        if equals == -1:  # a bare word such as "; secure": no value, ignored
+            pos = semi + 1
+            continue
+        name = rest[pos:equals].strip(" \t").lower()
+        start = equals + 1
+        while start < end and rest[start] in " \t":
+            start += 1
+        if start < end and rest[start] == '"':
+            param, after = _quoted(rest, start + 1)
+            # Whatever follows the closing quote up to the next ';' is ignored.
+            next_semi = rest.find(";", after) if after < end else -1
+            pos = end if next_semi == -1 else next_semi + 1
+        else:
+            param = rest[start:semi].strip(" \t")
+            pos = semi + 1
+        if not name:
+            continue
+        if name in params:
+            raise HeaderParamError(f"parameter {name[:40]!r} is given twice")
+        params[name] = param
+    return first.strip(" \t").lower(), params

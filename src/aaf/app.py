@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import _json
-from ._http import check_header_value
+from ._http import is_token
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .background import BackgroundRunner
 from .connection import FINISHED, NOT_STARTED, STARTED, Connection
@@ -36,6 +36,7 @@ _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
 _BYTES = b"application/octet-stream"
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_QUERY_SAFE = "&=%+;:/?@!$'()*,~"
 
 
 class Middleware:
@@ -64,7 +65,9 @@ def _redirect_location(root_path: str, path: str, query: bytes) -> str:
     # the leading run becomes one "/" and the rest is percent-encoded, so it stays a path.
     location = "/" + quote((root_path + path).lstrip("/\\"), safe=_PATH_SAFE)
     if query:
-        location += "?" + check_header_value("location", query.decode("latin-1"))
+        # APPSEC: percent-encode what a query may not carry raw (controls, spaces, non-ASCII),
+        # so a hostile query string cannot break the Location header (or cause a 500).
+        location += "?" + quote(query.decode("latin-1"), safe=_QUERY_SAFE)
     return location
 
 
@@ -235,6 +238,10 @@ class App:
             )
 
     async def _http_miss(self, conn: Connection, method: str, path: str) -> None:
+        if not is_token(method):
+            # APPSEC: a method that is not an RFC 9110 token is only ever a dictionary key that
+            # matches nothing (never an attribute lookup); it is refused here, mounts included.
+            raise self._bad_method(path)
         allowed: set[str] = set()
         redirect: str | None = None
         for router in self.routers:
@@ -262,6 +269,13 @@ class App:
             await conn.finish()
             return
         raise HTTPError(404)
+
+    def _bad_method(self, path: str) -> HTTPError:
+        allowed: set[str] = set()
+        for router in self.routers:
+            allowed |= router.compile().explain_miss("GET", path, False).allowed
+        headers = {"allow": ", ".join(sorted(allowed | {"OPTIONS"}))} if allowed else None
+        return HTTPError(400, "the request method is not a valid HTTP token", headers=headers)
 
     async def _to_mount(self, conn: Connection, mount: Mount) -> None:
         scope = dict(conn.scope)

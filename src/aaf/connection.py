@@ -8,9 +8,10 @@ what went wrong and how to fix it.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 from urllib.parse import quote
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
     from .app import App
+    from .forms import FormData
     from .middleware.auth import AuthUser
     from .routing import Route
 
@@ -64,9 +66,27 @@ _CONTENT_TYPE_BY_CHUNK = {
 # APPSEC: what a Host header may look like before conn.url uses it: a name or IPv4 (one
 # character class, no nesting), or a bracketed IPv6 literal, then an optional port. Anything
 # else (/, ?, #, @, \, spaces, controls) falls back to the server address.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[([0-9A-Fa-f:.]{2,45})\])(?::([0-9]{1,5}))?")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _usable_host(value: str) -> bool:
+    """Whether a Host header is a plain ``host[:port]`` that URL parsers accept back."""
+    match = _VALID_HOST.fullmatch(value)
+    if match is None:
+        return False
+    ipv6, port = match.groups()
+    # APPSEC: a port past 65535 or a bracketed non-address would make url.port or a re-parse
+    # of str(url) raise ValueError (a 500) in application code.
+    if port is not None and int(port) > 65535:
+        return False
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return False
+    return True
 
 
 def _media_type(content_type: str) -> str:
@@ -98,6 +118,7 @@ class Connection(WebSocketMixin):
         "_body",
         "_body_state",
         "_cookies",
+        "_form",
         "_headers",
         "_on_finish",
         "_query",
@@ -228,7 +249,7 @@ class Connection(WebSocketMixin):
         scope = self.scope
         scheme: str = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
         hosts = self.req_headers.getlist("host")
-        if len(hosts) == 1 and _VALID_HOST.fullmatch(hosts[0]):
+        if len(hosts) == 1 and _usable_host(hosts[0]):
             netloc = hosts[0]
         else:
             server = scope.get("server")
@@ -405,34 +426,42 @@ class Connection(WebSocketMixin):
         raw = self.req_headers.get_bytes("content-length")
         if raw is None:
             return None
-        # APPSEC: ASCII digits only: int() would accept "+5", " 5", "1_0" and other scripts' digits.
-        if not raw or len(raw) > 19 or not raw.isdigit():
+        # APPSEC: ASCII digits only (bytes.isdigit): int() would accept "+5", " 5", "1_0" and
+        # other scripts' digits.
+        if not raw.isdigit():
             raise HTTPError(400, "invalid Content-Length header")
-        declared = int(raw)
-        if declared > limit:
+        # More than 19 digits fits no limit: no need to convert a huge digit run.
+        if len(raw) > 19 or int(raw) > limit:
             raise HTTPError(413, f"request body is larger than the {limit}-byte limit")
-        return declared
+        return int(raw)
 
-    def _begin_body(self, limit: int) -> None:
+    def _begin_body(self, limit: int) -> int | None:
+        """Claim the body for one reader; returns the declared Content-Length, if any."""
         if self._body_state != _BODY_UNREAD:
             raise BodyStateError(
                 "the request body was already consumed by body_iter(); read it once, "
                 "or call body() first (it keeps the bytes) and then iterate"
             )
-        self._declared_length(limit)
+        declared = self._declared_length(limit)
         self._body_state = _BODY_STREAMING
+        return declared
 
-    def _take_chunk(self, message: Message, limit: int) -> bytes:
+    def _take_chunk(self, message: Message, limit: int, declared: int | None) -> bytes:
         """Account for one receive() message; returns its body bytes."""
         kind = message["type"]
         if kind == "http.request":
             chunk: bytes = message.get("body", b"")
-            self.received_bytes += len(chunk)
-            if self.received_bytes > limit:
+            received = self.received_bytes = self.received_bytes + len(chunk)
+            more = message.get("more_body", False)
+            # APPSEC: the declared length may lie; the received count is what is enforced,
+            # and a body longer or shorter than it declared is a framing error.
+            if declared is not None and (received > declared or (not more and received < declared)):
                 self._body_state = _BODY_DONE
-                # The declared length may lie; the received count is what is enforced.
+                raise HTTPError(400, "the request body does not match its Content-Length")
+            if received > limit:
+                self._body_state = _BODY_DONE
                 raise HTTPError(413, f"request body is larger than the {limit}-byte limit")
-            if not message.get("more_body", False):
+            if not more:
                 self._body_state = _BODY_DONE
             return chunk
         if kind == "http.disconnect":
@@ -440,7 +469,7 @@ class Connection(WebSocketMixin):
             raise ClientDisconnect("the client disconnected while the body was being read")
         raise RuntimeError(f"unexpected ASGI message {kind!r} while reading the request body")
 
-    async def stream_body(self, limit: int) -> AsyncIterator[bytes]:
+    async def stream_body(self, limit: int) -> AsyncGenerator[bytes, None]:
         """Body chunks with an explicit size limit (used by body parsers with their own cap)."""
         if self._body is not None:
             if len(self._body) > limit:
@@ -448,10 +477,10 @@ class Connection(WebSocketMixin):
             if self._body:
                 yield self._body
             return
-        self._begin_body(limit)
+        declared = self._begin_body(limit)
         receive = self.asgi_receive
         while self._body_state == _BODY_STREAMING:
-            chunk = self._take_chunk(await receive(), limit)
+            chunk = self._take_chunk(await receive(), limit, declared)
             if chunk:
                 yield chunk
 
@@ -467,16 +496,32 @@ class Connection(WebSocketMixin):
         if self._body is not None:
             return self._body
         limit = self.limits.body
-        self._begin_body(limit)
+        declared = self._begin_body(limit)
         receive = self.asgi_receive
         # PERF: most bodies arrive in one message; join only when there are several.
         chunks: list[bytes] = []
         while self._body_state == _BODY_STREAMING:
-            chunk = self._take_chunk(await receive(), limit)
+            chunk = self._take_chunk(await receive(), limit, declared)
             if chunk:
                 chunks.append(chunk)
         self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return self._body
+
+    async def form(self) -> FormData:
+        """The body parsed as a url-encoded or multipart form (kept; later calls reuse it).
+
+        415 for other content types; 413/400 past ``conn.limits``. Uploaded files are closed
+        when the request ends.
+        """
+        try:
+            return self._form
+        except AttributeError:
+            # PERF: the slot is left unset in __init__, so connections that never read a form
+            # pay nothing for it.
+            from .forms import parse_form
+
+            self._form: FormData = await parse_form(self)
+            return self._form
 
     async def json(self) -> Any:
         """The body decoded as JSON: 415 unless the content type is JSON, 400 if invalid."""
@@ -488,6 +533,9 @@ class Connection(WebSocketMixin):
             return _json.decode(body)
         except _json.DecodeError as exc:
             raise HTTPError(400, f"invalid JSON: {exc}") from None
+        except RecursionError:
+            # APPSEC: "[[[[..." within the body limit nests deeper than the decoder allows.
+            raise HTTPError(400, "invalid JSON: nested too deeply") from None
 
     # ------------------------------------------------------------------ response side
     @property

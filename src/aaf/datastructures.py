@@ -46,7 +46,11 @@ class Headers(Mapping[str, str]):
         return self._raw
 
     def __getitem__(self, key: str) -> str:
-        name = key.lower().encode("latin-1")
+        # A name that is not latin-1 cannot be a header name: absent, never an encoding error.
+        try:
+            name = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            raise KeyError(key) from None
         for raw_name, raw_value in self._raw:
             if raw_name == name:
                 return raw_value.decode("latin-1")
@@ -54,20 +58,29 @@ class Headers(Mapping[str, str]):
 
     def get_bytes(self, key: str) -> bytes | None:
         """First raw value for ``key`` (no decoding), or None."""
-        name = key.lower().encode("latin-1")
+        try:
+            name = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            return None
         for raw_name, raw_value in self._raw:
             if raw_name == name:
                 return raw_value
         return None
 
     def getlist(self, key: str) -> list[str]:
-        name = key.lower().encode("latin-1")
+        try:
+            name = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            return []
         return [v.decode("latin-1") for n, v in self._raw if n == name]
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        name = key.lower().encode("latin-1")
+        try:
+            name = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            return False
         return any(n == name for n, _ in self._raw)
 
     def __iter__(self) -> Iterator[str]:
@@ -106,7 +119,10 @@ class MutableHeaders(Headers):
         self._raw.append((name, raw_value))
 
     def __delitem__(self, key: str) -> None:
-        name = key.lower().encode("latin-1")
+        try:
+            name = key.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            raise KeyError(key) from None
         kept = [(n, v) for n, v in self._raw if n != name]
         if len(kept) == len(self._raw):
             raise KeyError(key)

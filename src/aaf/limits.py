@@ -68,6 +68,38 @@ class Limits:
     def websocket_message(self) -> int:
         return _resolved(self.max_websocket_message, "max_websocket_message")
 
+    @property
+    def multipart(self) -> int:
+        return _resolved(self.max_multipart_size, "max_multipart_size")
+
+    @property
+    def parts(self) -> int:
+        return _resolved(self.max_parts, "max_parts")
+
+    @property
+    def files(self) -> int:
+        return _resolved(self.max_files, "max_files")
+
+    @property
+    def field(self) -> int:
+        return _resolved(self.max_field_size, "max_field_size")
+
+    @property
+    def part_headers(self) -> int:
+        return _resolved(self.max_part_headers, "max_part_headers")
+
+    @property
+    def part_header_size(self) -> int:
+        return _resolved(self.max_part_header_size, "max_part_header_size")
+
+    @property
+    def form_fields(self) -> int:
+        return _resolved(self.max_form_fields, "max_form_fields")
+
+    @property
+    def spool(self) -> int:
+        return _resolved(self.upload_spool_size, "upload_spool_size")
+
 
 def _resolved(value: int | None, name: str) -> int:
     if value is None:

@@ -7,6 +7,7 @@ keyed by path; rules with parameters live in a segment trie walked once per requ
 from __future__ import annotations
 
 import asyncio
+import decimal
 import difflib
 import functools
 import inspect
@@ -128,8 +129,9 @@ class FloatConverter(Converter):
             raise ValueError("a float parameter must be finite")
         text = repr(float(value))
         if "e" in text or "E" in text:
-            text = f"{float(value):f}".rstrip("0")
-            text = text + "0" if text.endswith(".") else text
+            # The shortest repr, written out without an exponent: "1e-07" -> "0.0000001" (a
+            # fixed "%f" would round small values to "0.0" and break the round trip).
+            text = format(decimal.Decimal(text), "f")
         return text
 
 
