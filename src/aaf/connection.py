@@ -13,14 +13,14 @@ import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 from urllib.parse import quote
 
 from . import _json
 from ._disconnect import DisconnectWatcher
 from ._http import encode_header, status_has_no_body
 from .background import BackgroundTask, run_tasks
-from .cookies import SameSite, build_set_cookie, parse_cookie_header
+from .cookies import CookieOptions, build_set_cookie, parse_cookie_header
 from .datastructures import URL, Address, Headers, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
 from .limits import DEFAULT_LIMITS, Limits
@@ -28,7 +28,6 @@ from .websocket import RESPONSE_IS_WEBSOCKET, WebSocketMixin
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
-    from datetime import datetime
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
     from .app import App
@@ -571,34 +570,13 @@ class Connection(WebSocketMixin):
         else:
             self._resp_headers.append(pair)
 
-    def put_resp_cookie(
-        self,
-        key: str,
-        value: str = "",
-        *,
-        max_age: int | None = None,
-        expires: datetime | str | int | None = None,
-        path: str | None = "/",
-        domain: str | None = None,
-        secure: bool = False,
-        httponly: bool = False,
-        samesite: SameSite | None = "lax",
-    ) -> None:
-        """Add a ``Set-Cookie`` header; unsafe values raise ``CookieError`` right away."""
-        self.put_resp_header(
-            "set-cookie",
-            build_set_cookie(
-                key,
-                value,
-                max_age=max_age,
-                expires=expires,
-                path=path,
-                domain=domain,
-                secure=secure,
-                httponly=httponly,
-                samesite=samesite,
-            ),
-        )
+    def put_resp_cookie(self, key: str, value: str = "", **options: Unpack[CookieOptions]) -> None:
+        """Add a ``Set-Cookie`` header; unsafe values raise ``CookieError`` right away.
+
+        Options: ``max_age``, ``expires``, ``path`` ("/"), ``domain``, ``secure``, ``httponly``,
+        ``samesite`` ("lax"), ``partitioned`` (see ``aaf.cookies.build_set_cookie``).
+        """
+        self.put_resp_header("set-cookie", build_set_cookie(key, value, **options))
 
     def delete_resp_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.put_resp_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)

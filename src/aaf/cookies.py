@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 from ._http import is_token
 
-__all__ = ["CookieError", "build_set_cookie", "parse_cookie_header"]
+__all__ = ["CookieError", "CookieOptions", "build_set_cookie", "parse_cookie_header"]
 
 SameSite = Literal["lax", "strict", "none", "Lax", "Strict", "None"]
 
@@ -21,6 +21,19 @@ _ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
 # RFC 6265 cookie-octet: printable ASCII except space, DQUOTE, comma, semicolon and backslash.
 _COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class CookieOptions(TypedDict, total=False):
+    """The keyword options of ``build_set_cookie`` (and of the methods that call it)."""
+
+    max_age: int | None
+    expires: datetime | str | int | None
+    path: str | None
+    domain: str | None
+    secure: bool
+    httponly: bool
+    samesite: SameSite | None
+    partitioned: bool
 
 
 class CookieError(ValueError):

@@ -7,13 +7,13 @@ scope's own list, so nothing is copied on the hot path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ._http import HeadersLike, encode_header, encode_headers
 from ._types import RawHeaders
 
-__all__ = ["URL", "Address", "Headers", "MutableHeaders", "QueryParams"]
+__all__ = ["URL", "Address", "Headers", "MultiDict", "MutableHeaders", "QueryParams"]
 
 
 class Address(NamedTuple):
@@ -145,13 +145,55 @@ class MutableHeaders(Headers):
             self[key] = value
 
 
-class QueryParams(Mapping[str, str]):
+V = TypeVar("V")
+
+
+class MultiDict(Mapping[str, V]):
+    """An immutable multi-valued mapping in arrival order: ``d[key]`` is the last value (as in
+    Starlette), ``d.getlist(key)`` every value, ``d.multi_items()`` every pair."""
+
+    __slots__ = ("_dict", "_list")
+
+    def __init__(self, items: Iterable[tuple[str, V]] = ()) -> None:
+        self._list: list[tuple[str, V]] = list(items)
+        self._dict: dict[str, V] = dict(self._list)
+
+    def __getitem__(self, key: str) -> V:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict
+
+    def getlist(self, key: str) -> list[V]:
+        return [value for name, value in self._list if name == key]
+
+    def multi_items(self) -> list[tuple[str, V]]:
+        return list(self._list)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MultiDict) and type(other) is type(self):
+            return self._list == other._list
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._list!r})"
+
+
+class QueryParams(MultiDict[str]):
     """Multi-valued query parameters. ``params[key]`` is the last value, ``getlist`` all of them.
 
     Only ``&`` separates pairs: ``;`` is data (the separator Python dropped after CVE-2021-23336).
     """
 
-    __slots__ = ("_dict", "_list")
+    __slots__ = ()
 
     def __init__(
         self, value: str | bytes | Mapping[str, str] | Iterable[tuple[str, str]] = ""
@@ -166,33 +208,7 @@ class QueryParams(Mapping[str, str]):
             pairs = [(str(k), str(v)) for k, v in value.items()]
         else:
             pairs = [(str(k), str(v)) for k, v in value]
-        self._list = pairs
-        self._dict = dict(pairs)
-
-    def __getitem__(self, key: str) -> str:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._dict
-
-    def getlist(self, key: str) -> list[str]:
-        return [v for k, v in self._list if k == key]
-
-    def multi_items(self) -> list[tuple[str, str]]:
-        return list(self._list)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, QueryParams):
-            return sorted(self._list) == sorted(other._list)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        super().__init__(pairs)
 
     def __str__(self) -> str:
         return urlencode(self._list)

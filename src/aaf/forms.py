@@ -18,7 +18,6 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeAlias
@@ -28,7 +27,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, QuerystringParser
 
 from ._http import HeaderParamError, parse_header_params
-from .datastructures import Headers
+from .datastructures import Headers, MultiDict
 from .errors import HTTPError
 
 if TYPE_CHECKING:
@@ -210,36 +209,14 @@ def _check_plain_name(name: str | None) -> str:
     return name
 
 
-class FormData(Mapping[str, FormValue]):
+class FormData(MultiDict[FormValue]):
     """A parsed form: multi-valued, in the order received.
 
     ``form["key"]`` is the last value (as with query parameters); ``form.getlist("key")`` gives
     all of them. File parts are :class:`UploadFile` objects.
     """
 
-    __slots__ = ("_dict", "_list")
-
-    def __init__(self, items: Iterable[tuple[str, FormValue]] = ()) -> None:
-        self._list = list(items)
-        self._dict = dict(self._list)
-
-    def __getitem__(self, key: str) -> FormValue:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._dict
-
-    def getlist(self, key: str) -> list[FormValue]:
-        return [value for name, value in self._list if name == key]
-
-    def multi_items(self) -> list[tuple[str, FormValue]]:
-        return list(self._list)
+    __slots__ = ()
 
     def uploads(self) -> list[UploadFile]:
         """Every uploaded file, in order."""
@@ -252,16 +229,6 @@ class FormData(Mapping[str, FormValue]):
     def close_now(self) -> None:
         for upload in self.uploads():
             upload.close_now()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FormData):
-            return self._list == other._list
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"FormData({self._list!r})"
 
 
 # ---------------------------------------------------------------------------- parsing

@@ -18,19 +18,17 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 from urllib.parse import quote
 
 from . import _json
 from ._disconnect import DisconnectWatcher
 from ._http import HeadersLike, check_header_value, encode_headers, status_has_no_body
-from .cookies import SameSite, build_set_cookie
+from .cookies import CookieOptions, build_set_cookie
 from .datastructures import MutableHeaders
 from .errors import ClientDisconnect
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ._types import Message, RawHeaders, Receive, Scope, Send
     from .connection import Connection
 
@@ -122,30 +120,9 @@ class Response:
         """A mutable, validating view of the extra headers (``resp.headers["x-a"] = "b"``)."""
         return MutableHeaders(self.raw_headers)
 
-    def set_cookie(
-        self,
-        key: str,
-        value: str = "",
-        *,
-        max_age: int | None = None,
-        expires: datetime | str | int | None = None,
-        path: str | None = "/",
-        domain: str | None = None,
-        secure: bool = False,
-        httponly: bool = False,
-        samesite: SameSite | None = "lax",
-    ) -> None:
-        cookie = build_set_cookie(
-            key,
-            value,
-            max_age=max_age,
-            expires=expires,
-            path=path,
-            domain=domain,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
+    def set_cookie(self, key: str, value: str = "", **options: Unpack[CookieOptions]) -> None:
+        """Add a ``Set-Cookie`` header (options as for ``conn.put_resp_cookie``)."""
+        cookie = build_set_cookie(key, value, **options)
         self.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
 
     def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:

@@ -214,7 +214,23 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
         )
 
 
-class AsyncTestClient(httpx.AsyncClient):
+class _InProcess:
+    """What both clients keep about the app they call in-process."""
+
+    def _attach(self, app: ASGIApp, root_path: str, client: tuple[str, int]) -> None:
+        self.app = app
+        self.root_path = root_path
+        self.client_address = client
+        self.app_state: dict[str, Any] = {}  # the lifespan state, copied into each scope
+        self._lifespan: LifespanClient | None = None
+
+    def _websocket_scope(self, request: httpx.Request, subprotocols: list[str] | None) -> Scope:
+        return build_websocket_scope(
+            request, self.root_path, self.client_address, self.app_state, subprotocols or []
+        )
+
+
+class AsyncTestClient(_InProcess, httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that calls ``app`` in-process; ``async with`` runs the lifespan."""
 
     def __init__(
@@ -226,11 +242,7 @@ class AsyncTestClient(httpx.AsyncClient):
         client: tuple[str, int] = ("testclient", 50000),
         **kwargs: Any,
     ) -> None:
-        self.app = app
-        self.root_path = root_path
-        self.client_address = client
-        self.app_state: dict[str, Any] = {}
-        self._lifespan: LifespanClient | None = None
+        self._attach(app, root_path, client)
         super().__init__(transport=_AsyncTransport(self), base_url=base_url, **kwargs)
 
     def websocket_connect(
@@ -244,9 +256,8 @@ class AsyncTestClient(httpx.AsyncClient):
         """``async with client.websocket_connect("/ws") as ws:`` - the handshake runs on enter;
         a refusal raises ``WebSocketDenied`` (status, headers, body). Waits are bounded by
         ``timeout`` seconds."""
-        request = self.build_request("GET", path, headers=headers)
-        scope = build_websocket_scope(
-            request, self.root_path, self.client_address, self.app_state, subprotocols or []
+        scope = self._websocket_scope(
+            self.build_request("GET", path, headers=headers), subprotocols
         )
         return AsyncWebSocketSession(self.app, scope, timeout)
 
@@ -348,7 +359,7 @@ class _SyncTransport(httpx.BaseTransport):
         )
 
 
-class TestClient(httpx.Client):
+class TestClient(_InProcess, httpx.Client):
     """An ``httpx.Client`` that calls ``app`` in-process; ``with`` runs the lifespan.
 
     Outside a ``with`` block each request gets a short-lived event loop of its own.
@@ -365,12 +376,8 @@ class TestClient(httpx.Client):
         client: tuple[str, int] = ("testclient", 50000),
         **kwargs: Any,
     ) -> None:
-        self.app = app
-        self.root_path = root_path
-        self.client_address = client
-        self.app_state: dict[str, Any] = {}
+        self._attach(app, root_path, client)
         self._portal: _Portal | None = None
-        self._lifespan: LifespanClient | None = None
         super().__init__(transport=_SyncTransport(self), base_url=base_url, **kwargs)
 
     def websocket_connect(
@@ -385,9 +392,8 @@ class TestClient(httpx.Client):
         refusal raises ``WebSocketDenied`` (status, headers, body). Waits are bounded by
         ``timeout`` seconds. Outside ``with client:`` the session gets an event loop of its own.
         """
-        request = self.build_request("GET", path, headers=headers)
-        scope = build_websocket_scope(
-            request, self.root_path, self.client_address, self.app_state, subprotocols or []
+        scope = self._websocket_scope(
+            self.build_request("GET", path, headers=headers), subprotocols
         )
         session = AsyncWebSocketSession(self.app, scope, timeout)
         if self._portal is not None:
