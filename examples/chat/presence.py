@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -24,6 +25,9 @@ from typing import Any, Self
 __all__ = ["MemoryPresence", "Presence", "RedisPresence"]
 
 logger = logging.getLogger("examples.chat")
+
+# Seconds close() waits for the refresher to finish its round.
+STOP_TIMEOUT = 5.0
 
 
 class Presence(abc.ABC):
@@ -102,6 +106,7 @@ class RedisPresence(Presence):
         self.prefix = prefix
         self._client: Any = None
         self._refresher: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         # This process's members: member -> room. The refresher keeps them alive.
         self._local: dict[str, str] = {}
 
@@ -120,14 +125,21 @@ class RedisPresence(Presence):
             await client.aclose()
             raise
         self._client = client
+        self._stop = asyncio.Event()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 
     async def close(self) -> None:
         client, self._client = self._client, None
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
-            refresher.cancel()
-            await asyncio.wait({refresher})
+            # Asked to stop rather than cancelled: on Python 3.11 a cancellation that lands as
+            # redis-py finishes a command can be lost inside asyncio.wait_for, and the loop
+            # would run on. Cancelled only if it does not stop in time.
+            self._stop.set()
+            _, running = await asyncio.wait({refresher}, timeout=STOP_TIMEOUT)
+            for task in running:
+                task.cancel()
+                await asyncio.wait({task}, timeout=STOP_TIMEOUT)
         if client is None:
             return
         try:
@@ -200,7 +212,10 @@ class RedisPresence(Presence):
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.ttl / 3):
+                    await self._stop.wait()
+                return  # close() asked to stop
             try:
                 await self.refresh()
             except Exception:
