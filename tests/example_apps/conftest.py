@@ -46,14 +46,14 @@ def redis_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url(redis_server_url: str) -> Iterator[str]:
+def redis_url(redis_server_url: str) -> str:
     """The session's Redis, emptied before the test (keys, counters and logs start afresh)."""
     client = redis.Redis.from_url(redis_server_url)
     try:
         client.flushall()
     finally:
         client.close()
-    yield redis_server_url
+    return redis_server_url
 
 
 @pytest.fixture(params=["memory", "redis"])

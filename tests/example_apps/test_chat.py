@@ -161,7 +161,8 @@ async def test_other_bad_messages_get_a_short_error(
         alice = await join(stack, client, "lobby", "alice")
         await alice.send_text(sent)
         answer = await alice.receive_json()
-        assert set(answer) == {"error"} and answer["error"].startswith(error)
+        assert set(answer) == {"error"}
+        assert answer["error"].startswith(error)
         await alice.send_json({"type": "chat", "message": "x" * MAX_MESSAGE_LENGTH})
         assert (await alice.receive_json())["message"] == "x" * MAX_MESSAGE_LENGTH
 
@@ -308,13 +309,16 @@ async def test_on_redis_members_of_different_processes_share_the_room(redis_url:
 async def test_the_room_closes_its_sockets_when_the_broadcast_shuts_down() -> None:
     broadcast = Broadcast("memory://")
     app = aaf([chat_router(broadcast, MemoryPresence())])
-    async with broadcast, AsyncTestClient(app) as client:
-        async with client.websocket_connect("/chat/lobby?user=alice", timeout=5) as alice:
+    async with (
+        broadcast,
+        AsyncTestClient(app) as client,
+        client.websocket_connect("/chat/lobby?user=alice", timeout=5) as alice,
+    ):
+        await alice.receive_json()
+        await broadcast.disconnect()
+        with pytest.raises(WebSocketDisconnect) as closed:
             await alice.receive_json()
-            await broadcast.disconnect()
-            with pytest.raises(WebSocketDisconnect) as closed:
-                await alice.receive_json()
-            assert closed.value.code == 1001
+        assert closed.value.code == 1001
 
 
 async def test_losing_redis_closes_the_room_with_1011_and_logs_it(
@@ -373,51 +377,77 @@ async def test_redis_presence_refreshes_its_own_members_only(redis_url: str) -> 
         await raw.zadd("chat:presence:lobby", {"mine": 1.0})  # about to expire
         await presence.refresh()
         score = await raw.zscore("chat:presence:lobby", "mine")
-        assert score is not None and score > time.time() + 20
+        assert score is not None
+        assert score > time.time() + 20
         # A member that left is not brought back by a refresh.
         assert await raw.zscore("chat:presence:lobby", "gone") is None
         assert await presence.count("lobby") == 1
 
 
+class RefreshWatch:
+    """Counts a RedisPresence's background refreshes (the first may be made to fail)."""
+
+    def __init__(self, presence: RedisPresence, *, fail_first: bool = False) -> None:
+        self.started = 0
+        self.finished = 0  # the number of the last refresh that ended
+        self._ended = asyncio.Event()
+        real_refresh = presence.refresh
+
+        async def refresh() -> None:
+            self.started += 1
+            number = self.started
+            try:
+                if fail_first and number == 1:
+                    raise ConnectionError("redis hiccup")
+                await real_refresh()
+            finally:
+                self.finished = number
+                self._ended.set()
+
+        presence.refresh = refresh  # type: ignore[method-assign]
+
+    async def one_started_after(self, mark: int) -> None:
+        """Wait (bounded) for a refresh that began after ``mark`` refreshes had begun."""
+
+        async def wait() -> None:
+            while self.finished <= mark:
+                self._ended.clear()
+                await self._ended.wait()
+
+        await asyncio.wait_for(wait(), 5)
+
+
 async def test_redis_presence_keeps_refreshing_in_the_background(redis_url: str) -> None:
-    async with RedisPresence(redis_url, ttl=0.3) as presence, redis.Redis.from_url(redis_url) as raw:
+    async with (
+        RedisPresence(redis_url, ttl=0.3) as presence,
+        redis.Redis.from_url(redis_url) as raw,
+    ):
+        watch = RefreshWatch(presence)
         await presence.join("lobby", "mine")
+        mark = watch.started
         first = await raw.zscore("chat:presence:lobby", "mine")
+        await watch.one_started_after(mark)
+        later = await raw.zscore("chat:presence:lobby", "mine")
         assert first is not None
-
-        async def refreshed() -> None:
-            while (await raw.zscore("chat:presence:lobby", "mine") or 0) <= first:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(refreshed(), 5)
+        assert later is not None
+        assert later > first
 
 
 async def test_redis_presence_survives_a_failed_refresh(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    presence = RedisPresence(redis_url, ttl=0.06)
-    await presence.open()
-    try:
+    async with (
+        RedisPresence(redis_url, ttl=0.06) as presence,
+        redis.Redis.from_url(redis_url) as raw,
+    ):
+        watch = RefreshWatch(presence, fail_first=True)
         await presence.join("lobby", "mine")
-        real_refresh = presence.refresh
-        calls = 0
-
-        async def failing_once() -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise ConnectionError("redis hiccup")
-            await real_refresh()
-
-        presence.refresh = failing_once  # type: ignore[method-assign]
-
-        async def twice() -> None:
-            while calls < 2:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(twice(), 5)
-    finally:
-        await presence.close()
+        await watch.one_started_after(1)  # the first one failed; the loop went on
+        await raw.zadd("chat:presence:lobby", {"mine": 1.0})
+        await watch.one_started_after(watch.started)
+        score = await raw.zscore("chat:presence:lobby", "mine")
+        assert score is not None
+        assert score > 1.0
     assert "could not refresh chat presence in Redis" in caplog.text
 
 
