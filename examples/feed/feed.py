@@ -16,7 +16,7 @@ missed is no longer in the log, it gets a ``reset`` event instead: reload everyt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 
 import msgspec
@@ -69,7 +69,7 @@ class TaskFeed:
 
     async def events(
         self, subscription: Subscription, last_event_id: str | None
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         """The stream for a client that last saw ``last_event_id`` (None: a new client).
 
         ``subscription`` (to ``log.channel``) must be open before the log is read: an event

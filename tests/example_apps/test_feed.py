@@ -111,7 +111,7 @@ async def test_an_unusable_last_event_id_counts_as_a_new_client(
     client: AsyncTestClient, last_event_id: bytes
 ) -> None:
     await create(client, "before")
-    headers = {"last-event-id": last_event_id}
+    headers = {b"last-event-id": last_event_id}
     async with client.stream("GET", "/feed", headers=headers) as response:
         assert (await FrameReader(response).next()).fields == {"id": "1", "retry": str(RETRY_MS)}
 
