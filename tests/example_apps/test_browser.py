@@ -178,4 +178,5 @@ async def test_a_chat_message_from_one_page_appears_in_another(
 
 def test_the_page_has_no_build_step() -> None:
     static = Path(__file__).resolve().parents[2] / "examples" / "web" / "static"
-    assert sorted(path.name for path in static.iterdir()) == ["app.js", "favicon.svg", "index.html", "style.css"]
+    names = sorted(path.name for path in static.iterdir())
+    assert names == ["app.js", "favicon.svg", "index.html", "style.css"]
