@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 from .support.servers import REPO
 
@@ -50,3 +51,25 @@ def test_no_machine_specific_paths_are_committed() -> None:
         if MACHINE_PATHS.search(text):
             offenders.append(name)
     assert offenders == []
+
+
+def extras_in(extras: dict[str, list[str]], name: str) -> set[str]:
+    """``name`` and every extra it pulls in through ``aaf[...]`` requirements."""
+    found = {name}
+    for requirement in extras[name]:
+        match = re.fullmatch(r"aaf\[([\w,]+)\]", requirement.split(";")[0].strip())
+        if match:
+            for included in match.group(1).split(","):
+                found |= extras_in(extras, included)
+    return found
+
+
+def test_the_dev_extra_includes_every_other_extra() -> None:
+    # scripts/_venv.sh relies on it: a dev environment serves every script without reinstalling.
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras_in(extras, "dev") == set(extras)
+    # The demo's own extras hold what it imports: the server, drivers, Redis, PyJWT.
+    assert extras_in(extras, "examples") >= {"redis", "jwt"}
+    assert "browser" in extras_in(extras, "test")

@@ -98,8 +98,10 @@ $("#join").addEventListener("submit", (event) => {
   const user = $("#chat-user").value;
   const room = $("#chat-room").value;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
+  // With JWT sign-in on (CHAT_JWT_SECRET), open the page as /?token=... to pass a token on.
+  const token = new URLSearchParams(location.search).get("token");
   const url = `${scheme}://${location.host}/chat/${encodeURIComponent(room)}` +
-    `?user=${encodeURIComponent(user)}`;
+    `?user=${encodeURIComponent(user)}` + (token ? `&token=${encodeURIComponent(token)}` : "");
   $("#chat-log").replaceChildren();
   socket = new WebSocket(url);
   socket.addEventListener("open", () => {
@@ -144,6 +146,8 @@ function watchFeed() {
   const feed = new EventSource("/feed");
   feed.addEventListener("open", () => { $("#feed-status").textContent = "Live."; });
   feed.addEventListener("error", () => { $("#feed-status").textContent = "Reconnecting…"; });
+  // The server no longer has every change this page missed: start again from the API.
+  feed.addEventListener("reset", () => loadTasks());
   for (const kind of ["created", "updated", "deleted"]) {
     feed.addEventListener(kind, (event) => {
       const task = JSON.parse(event.data);

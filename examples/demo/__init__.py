@@ -1,0 +1,1 @@
+"""The full demo: tasks API + chat + live feed + the web page, in one app (``app.py``)."""

@@ -1,0 +1,102 @@
+"""The demo the README's first command (``./scripts/demo``) serves: one app with
+
+- ``/``                 the web page (``examples/web/static``: plain HTML + JS, no build step)
+- ``/tasks``            the tasks JSON API (``examples.tasks``)
+- ``/chat/<room>``      the WebSocket chat (``examples.chat``)
+- ``/feed``             the live feed of task changes, server-sent events (``examples.feed``)
+
+    aaf run examples.demo.app:app                     # SQLite file ./tasks.db, in-memory events
+    DATABASE_URL=postgresql://... REDIS_URL=redis://... aaf run examples.demo.app:app
+
+Environment: ``DATABASE_URL``, ``REDIS_URL``, ``HOST``/``PORT`` (see ``examples.tasks.Settings``)
+and ``CHAT_JWT_SECRET`` (when set, chat members need a ``?token=`` signed with it).
+With ``REDIS_URL`` every process shares chat rooms, presence counts and the feed, so any
+number of processes behind a load balancer serve one demo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aaf import App, Connection, FileResponse, Router, StaticFiles, aaf
+from aaf.broadcast import Broadcast
+
+from ..chat import ChatTokens, MemoryPresence, Presence, RedisPresence, chat_router
+from ..feed import EventLog, MemoryEventLog, RedisEventLog, TaskFeed
+from ..tasks import Settings, repository_for, tasks_router
+
+__all__ = ["STATIC", "app", "build_app", "chat_secret_from_env"]
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+
+# APPSEC: the page loads only its own script and style and talks only to its own origin
+# ('self' covers same-origin ws:// and wss:// in CSP level 3); nothing may frame it.
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def chat_secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    env = os.environ if environ is None else environ
+    return env.get("CHAT_JWT_SECRET", "").strip() or None
+
+
+def page_router() -> Router:
+    router = Router()
+
+    @router.get("/", name="page")
+    async def page(conn: Connection) -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    router.mount("/static", StaticFiles(STATIC), name="static")
+    return router
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    chat_secret: str | None = None,
+    ping_interval: float = 15.0,
+) -> App:
+    """The demo for ``settings`` (default: from the environment). ``chat_secret`` turns on JWT
+    sign-in for the chat; ``ping_interval`` is the feed's heartbeat, in seconds."""
+    settings = settings if settings is not None else Settings.from_env()
+    tokens = ChatTokens(chat_secret) if chat_secret is not None else None
+    repo = repository_for(settings.database_url)
+    presence: Presence
+    log: EventLog
+    if settings.redis_url is None:
+        broadcast = Broadcast("memory://")
+        presence = MemoryPresence()
+        log = MemoryEventLog(broadcast)
+    else:
+        broadcast = Broadcast(settings.redis_url)
+        presence = RedisPresence(settings.redis_url)
+        log = RedisEventLog(settings.redis_url)
+    feed = TaskFeed(log, broadcast, ping_interval=ping_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
+        # Opened in order, closed in reverse, also when a later one fails to open.
+        async with AsyncExitStack() as stack:
+            for resource in (repo, broadcast, presence, log):
+                await stack.enter_async_context(resource)
+            yield {"tasks": repo}
+
+    router = Router()  # one route table: each request is one lookup
+    router.include(page_router())
+    router.include(tasks_router(repo, on_change=feed.on_change))
+    router.include(chat_router(broadcast, presence, tokens=tokens))
+    router.include(feed.router())
+    return aaf([router], lifespan=lifespan)
+
+
+app = build_app(Settings.from_env(), chat_secret=chat_secret_from_env())

@@ -1,0 +1,182 @@
+"""The demo page end to end in headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Playwright only drives the system browser here: ``playwright install`` is never needed. The
+demo runs under a real uvicorn on a SQLite file, with the in-memory broadcast.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..support.servers import IN_CI, serve
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright, expect
+except ImportError:  # the 'browser' extra
+    if IN_CI:
+        raise
+    pytest.skip("playwright is not installed (pip install 'aaf[browser]')", allow_module_level=True)
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        message = "chromium is not installed (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must install it (.ci/run)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("browser") / "tasks.db"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CHAT_JWT_SECRET": ""}
+    with serve("examples.demo.app:app", env=env) as url:
+        yield url
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class Tab:
+    """One browser tab on the demo page, with the errors its scripts reported."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+
+
+async def open_tab(browser: Browser, url: str) -> Tab:
+    context = await browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = Tab(await context.new_page())
+    await tab.page.goto(url + "/")
+    # "Live." once the feed's response arrived: the server subscribed before answering.
+    await expect(tab.page.locator("#feed-status")).to_have_text("Live.")
+    return tab
+
+
+async def api_titles(url: str, **params: str) -> list[str]:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.get("/tasks", params=params)
+    assert response.status_code == 200
+    return [task["title"] for task in response.json()]
+
+
+async def add_task(tab: Tab, title: str) -> None:
+    await tab.page.fill("#new-task-title", title)
+    await tab.page.click("#new-task button[type=submit]")
+    await expect(tab.page.locator("#tasks li .title", has_text=title)).to_have_count(1)
+
+
+async def test_a_task_created_in_the_page_reaches_the_api_and_another_pages_feed(
+    browser: Browser, demo_url: str
+) -> None:
+    one = await open_tab(browser, demo_url)
+    two = await open_tab(browser, demo_url)
+    title = f"Buy milk {uuid.uuid4().hex[:8]}"
+    await add_task(one, title)
+    await expect(one.page.locator("#new-task-title")).to_have_value("")
+    assert title in await api_titles(demo_url)
+    await expect(two.page.locator("#feed li", has_text=f"created: {title}")).to_have_count(1)
+    await expect(two.page.locator("#tasks li .title", has_text=title)).to_have_count(1)
+    # A page opened later lists it from the API.
+    three = await open_tab(browser, demo_url)
+    await expect(three.page.locator("#tasks li .title", has_text=title)).to_have_count(1)
+    assert one.errors == two.errors == three.errors == []
+
+
+async def test_toggling_and_deleting_in_the_page(browser: Browser, demo_url: str) -> None:
+    one = await open_tab(browser, demo_url)
+    two = await open_tab(browser, demo_url)
+    title = f"Toggle me {uuid.uuid4().hex[:8]}"
+    await add_task(one, title)
+    item = one.page.locator("#tasks li", has=one.page.locator(".title", has_text=title))
+
+    await item.locator("input[type=checkbox]").check()
+    await expect(item).to_have_class("done")
+    assert title in await api_titles(demo_url, done="true")
+    await expect(two.page.locator("#feed li", has_text=f"updated: {title} (done)")).to_have_count(1)
+    await expect(two.page.locator("#tasks li.done .title", has_text=title)).to_have_count(1)
+
+    await item.locator("input[type=checkbox]").uncheck()
+    await expect(item).not_to_have_class("done")
+    assert title in await api_titles(demo_url, done="false")
+
+    await item.get_by_role("button", name="Delete").click()
+    await expect(one.page.locator("#tasks li .title", has_text=title)).to_have_count(0)
+    assert title not in await api_titles(demo_url)
+    await expect(two.page.locator("#feed li", has_text=f"deleted: {title}")).to_have_count(1)
+    await expect(two.page.locator("#tasks li .title", has_text=title)).to_have_count(0)
+    assert one.errors == two.errors == []
+
+
+async def join_chat(tab: Tab, user: str, room: str) -> None:
+    await tab.page.fill("#chat-user", user)
+    await tab.page.fill("#chat-room", room)
+    await tab.page.click("#join button[type=submit]")
+    await expect(tab.page.locator("#chat-status")).to_have_text(f"Connected to {room} as {user}.")
+
+
+async def test_a_chat_message_from_one_page_appears_in_another(
+    browser: Browser, demo_url: str
+) -> None:
+    one = await open_tab(browser, demo_url)
+    two = await open_tab(browser, demo_url)
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    await join_chat(one, "alice", room)
+    await join_chat(two, "bob", room)
+    log_one = one.page.locator("#chat-log li")
+    await expect(log_one.filter(has_text="bob joined (2 here)")).to_have_count(1)
+
+    await two.page.fill("#chat-message", "hello from bob")
+    await expect(one.page.locator("#chat-status")).to_have_text("bob is typing…")
+    await two.page.click("#say button[type=submit]")
+    await expect(log_one.filter(has_text="bob: hello from bob")).to_have_count(1)
+    await expect(two.page.locator("#chat-log li", has_text="bob: hello from bob")).to_have_count(1)
+
+    await two.page.close()
+    await expect(log_one.filter(has_text="bob left (1 here)")).to_have_count(1)
+    assert one.errors == two.errors == []
+
+
+def test_the_page_has_no_build_step() -> None:
+    static = Path(__file__).resolve().parents[2] / "examples" / "web" / "static"
+    names = sorted(path.name for path in static.iterdir())
+    assert names == ["app.js", "favicon.svg", "index.html", "style.css"]

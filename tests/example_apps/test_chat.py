@@ -1,0 +1,475 @@
+"""examples/chat in the demo app: the room protocol, names, JWT sign-in, presence counts and
+fan-out, on the in-memory backend and on Redis (every test using ``events_url`` runs on both)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+import redis.asyncio as redis
+from examples.chat import (
+    ChatTokens,
+    MemoryPresence,
+    RedisPresence,
+    chat_router,
+    clean_user,
+    valid_room,
+)
+from examples.chat.names import MAX_ROOM_LENGTH, MAX_USER_LENGTH
+from examples.chat.router import MAX_MESSAGE_LENGTH
+from examples.demo.app import build_app
+from examples.tasks import Settings
+
+from aaf import App, WebSocketDisconnect, aaf
+from aaf.broadcast import Broadcast
+from aaf.testing import AsyncTestClient, AsyncWebSocketSession, WebSocketDenied
+
+from ..support.redis import redis_server
+
+SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+def demo(events_url: str | None, chat_secret: str | None = None) -> App:
+    settings = Settings(database_url="sqlite:///:memory:", redis_url=events_url)
+    return build_app(settings, chat_secret=chat_secret)
+
+
+@pytest.fixture
+async def client(events_url: str | None) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(demo(events_url)) as client:
+        yield client
+
+
+async def join(
+    stack: AsyncExitStack, client: AsyncTestClient, room: str, user: str
+) -> AsyncWebSocketSession:
+    """A member of ``room``, its own user_joined already read."""
+    ws = await stack.enter_async_context(
+        client.websocket_connect(f"/chat/{room}?user={user}", timeout=5)
+    )
+    joined = await ws.receive_json()
+    assert (joined["type"], joined["user"]) == ("user_joined", user)
+    return ws
+
+
+def event(kind: str, user: str, room: str, count: int) -> dict[str, Any]:
+    return {"type": kind, "user": user, "room": room, "user_count": count}
+
+
+# ------------------------------------------------------------------------------ the protocol
+async def test_everyone_in_the_room_hears_who_joins_and_leaves(client: AsyncTestClient) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await stack.enter_async_context(
+            client.websocket_connect("/chat/lobby?user=alice", timeout=5)
+        )
+        assert await alice.receive_json() == event("user_joined", "alice", "lobby", 1)
+        async with client.websocket_connect("/chat/lobby?user=bob", timeout=5) as bob:
+            assert await bob.receive_json() == event("user_joined", "bob", "lobby", 2)
+            assert await alice.receive_json() == event("user_joined", "bob", "lobby", 2)
+        assert await alice.receive_json() == event("user_left", "bob", "lobby", 1)
+        # A new member counts from what is left.
+        carol = await join(stack, client, "lobby", "carol")
+        assert await alice.receive_json() == event("user_joined", "carol", "lobby", 2)
+        await carol.close()
+        assert await alice.receive_json() == event("user_left", "carol", "lobby", 1)
+
+
+async def test_a_chat_message_reaches_the_whole_room_with_user_and_timestamp(
+    client: AsyncTestClient,
+) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        bob = await join(stack, client, "lobby", "bob")
+        await alice.receive_json()  # bob joined
+        before = datetime.now().astimezone()
+        await alice.send_json({"type": "chat", "message": "hello <b>room</b> ✓"})
+        for member in (alice, bob):  # the sender gets it too: one ordering for everyone
+            message = await member.receive_json()
+            assert set(message) == {"type", "user", "message", "timestamp"}
+            assert (message["type"], message["user"], message["message"]) == (
+                "chat",
+                "alice",
+                "hello <b>room</b> ✓",
+            )
+            stamp = datetime.fromisoformat(message["timestamp"])
+            assert stamp.utcoffset() == timedelta(0)
+            assert before - timedelta(seconds=1) <= stamp <= datetime.now().astimezone()
+
+
+async def test_rooms_are_separate(client: AsyncTestClient) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        carol = await join(stack, client, "kitchen", "carol")  # count 1: her own room
+        await alice.send_json({"type": "chat", "message": "lobby only"})
+        assert (await alice.receive_json())["message"] == "lobby only"
+        await carol.send_json({"type": "chat", "message": "kitchen only"})
+        # Carol's next message is her own room's: the lobby's never reached her.
+        assert (await carol.receive_json())["message"] == "kitchen only"
+
+
+async def test_typing_goes_to_everyone_but_the_sender(client: AsyncTestClient) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        bob = await join(stack, client, "lobby", "bob")
+        carol = await join(stack, client, "lobby", "carol")
+        await alice.receive_json()  # bob joined
+        await alice.receive_json()  # carol joined
+        await bob.receive_json()  # carol joined
+        await bob.send_json({"type": "typing"})
+        await bob.send_json({"type": "chat", "message": "done typing"})
+        for other in (alice, carol):
+            assert await other.receive_json() == {"type": "typing", "user": "bob"}
+            assert (await other.receive_json())["message"] == "done typing"
+        assert (await bob.receive_json())["message"] == "done typing"  # no typing echo
+
+
+async def test_invalid_json_is_answered_to_the_sender_only(client: AsyncTestClient) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        bob = await join(stack, client, "lobby", "bob")
+        await alice.receive_json()  # bob joined
+        await bob.send_text("{not json")
+        assert await bob.receive_json() == {"error": "Invalid JSON"}
+        await alice.send_json({"type": "chat", "message": "still here"})
+        assert (await alice.receive_json())["message"] == "still here"
+        assert (await bob.receive_json())["message"] == "still here"  # the socket stayed open
+
+
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [
+        ("[1, 2]", "messages are JSON objects"),
+        ('"chat"', "messages are JSON objects"),
+        ('{"type": "shout", "message": "hi"}', "unknown message type"),
+        ("{}", "unknown message type"),
+        ('{"type": "chat"}', "message must be a string"),
+        ('{"type": "chat", "message": 42}', "message must be a string"),
+        ('{"type": "chat", "message": "   "}', "message must be a string"),
+        ('{"type": "chat", "message": "' + "x" * (MAX_MESSAGE_LENGTH + 1) + '"}', "message must"),
+    ],
+)
+async def test_other_bad_messages_get_a_short_error(
+    client: AsyncTestClient, sent: str, error: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        await alice.send_text(sent)
+        answer = await alice.receive_json()
+        assert set(answer) == {"error"}
+        assert answer["error"].startswith(error)
+        await alice.send_json({"type": "chat", "message": "x" * MAX_MESSAGE_LENGTH})
+        assert (await alice.receive_json())["message"] == "x" * MAX_MESSAGE_LENGTH
+
+
+async def test_binary_frames_are_refused_and_huge_frames_close_the_socket(
+    client: AsyncTestClient,
+) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        bob = await join(stack, client, "lobby", "bob")
+        await alice.receive_json()  # bob joined
+        await bob.send_bytes(b'{"type": "chat", "message": "hi"}')
+        assert await bob.receive_json() == {"error": "messages are JSON text, not binary"}
+        await bob.send_text("x" * 20_000)  # over the chat route's 16 KiB frame limit
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await bob.receive_json()
+        assert closed.value.code == 1009
+        assert await alice.receive_json() == event("user_left", "bob", "lobby", 1)
+
+
+# ------------------------------------------------------------------------------ names
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (None, "anonymous"),
+        ("", "anonymous"),
+        ("   ", "anonymous"),
+        ("Ada Lovelace", "Ada Lovelace"),
+        ("  Ada \t\n  Lovelace ", "Ada Lovelace"),
+        ("ad\x00min\x1b[31m", "admin[31m"),
+        ("\u202eevil\u200b", "evil"),  # bidi override and zero-width space
+        ("\u200d\u2066", "anonymous"),
+        ("ü" * 100, "ü" * MAX_USER_LENGTH),
+        ("a" * 39 + " b", "a" * 39),  # cut at the limit, no trailing space
+        ("x" * 10_000, "x" * MAX_USER_LENGTH),
+    ],
+)
+def test_user_names_are_cleaned_and_bounded(raw: str | None, shown: str) -> None:
+    assert clean_user(raw) == shown
+
+
+async def test_the_room_sees_the_cleaned_name(client: AsyncTestClient) -> None:
+    async with client.websocket_connect("/chat/lobby?user=%E2%80%AEroot%00%0A", timeout=5) as ws:
+        assert (await ws.receive_json())["user"] == "root"
+    async with client.websocket_connect("/chat/lobby", timeout=5) as ws:
+        assert (await ws.receive_json())["user"] == "anonymous"
+
+
+@pytest.mark.parametrize(
+    ("room", "valid"),
+    [
+        ("lobby", True),
+        ("Salle à manger", True),
+        ("x" * MAX_ROOM_LENGTH, True),
+        ("x" * (MAX_ROOM_LENGTH + 1), False),
+        (" lobby", False),
+        ("lob\u200bby", False),
+        ("", False),
+    ],
+)
+def test_room_names(room: str, valid: bool) -> None:
+    assert valid_room(room) is valid
+
+
+async def test_a_bad_room_name_is_refused_before_accepting(client: AsyncTestClient) -> None:
+    with pytest.raises(WebSocketDenied) as denied:
+        async with client.websocket_connect("/chat/" + "x" * 65, timeout=5):
+            pass
+    assert denied.value.status_code == 400
+    assert denied.value.json() == {"error": "room names are 1 to 64 visible characters"}
+
+
+# ------------------------------------------------------------------------------ JWT sign-in
+def token(claims: dict[str, Any], secret: str = SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.fixture
+async def signed_in_client(events_url: str | None) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(demo(events_url, chat_secret=SECRET)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?user=alice",  # no token at all
+        "?user=alice&token=",
+        "?token=not.a.jwt",
+        "?token=" + token({"sub": "alice", "exp": int(time.time()) + 600}, "another-secret" * 3),
+        "?token=" + token({"sub": "alice", "exp": int(time.time()) - 60}),  # expired
+        "?token=" + token({"sub": "alice"}),  # no expiry
+        "?token=" + token({"exp": int(time.time()) + 600}),  # no subject
+        "?token=" + token({"sub": 42, "exp": int(time.time()) + 600}),
+    ],
+)
+async def test_with_a_secret_no_valid_token_no_entry(
+    signed_in_client: AsyncTestClient, query: str
+) -> None:
+    with pytest.raises(WebSocketDenied) as denied:
+        async with signed_in_client.websocket_connect("/chat/lobby" + query, timeout=5):
+            pass
+    assert denied.value.status_code == 401
+    assert denied.value.json() == {"error": "a valid ?token= is required to join the chat"}
+
+
+async def test_with_a_secret_the_token_names_the_user(signed_in_client: AsyncTestClient) -> None:
+    issued = ChatTokens(SECRET).issue("Grace\u202e Hopper")
+    url = f"/chat/lobby?user=somebody-else&token={issued}"
+    async with signed_in_client.websocket_connect(url, timeout=5) as ws:
+        # ?user= is ignored; the token's subject is shown, cleaned like any name.
+        assert await ws.receive_json() == event("user_joined", "Grace Hopper", "lobby", 1)
+
+
+def test_chat_secrets_must_be_long_and_stay_hidden() -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        ChatTokens("short")
+    assert SECRET not in repr(ChatTokens(SECRET))
+
+
+# ------------------------------------------------------------------------------ fan-out
+async def test_on_redis_members_of_different_processes_share_the_room(redis_url: str) -> None:
+    # Two apps with their own broadcast and presence objects stand for two server processes.
+    async with (
+        AsyncTestClient(demo(redis_url)) as one,
+        AsyncTestClient(demo(redis_url)) as two,
+        AsyncExitStack() as stack,
+    ):
+        alice = await join(stack, one, "lobby", "alice")
+        bob = await stack.enter_async_context(
+            two.websocket_connect("/chat/lobby?user=bob", timeout=5)
+        )
+        assert await bob.receive_json() == event("user_joined", "bob", "lobby", 2)
+        assert await alice.receive_json() == event("user_joined", "bob", "lobby", 2)
+        await bob.send_json({"type": "typing"})
+        await bob.send_json({"type": "chat", "message": "from two"})
+        assert await alice.receive_json() == {"type": "typing", "user": "bob"}
+        assert (await alice.receive_json())["message"] == "from two"
+        assert (await bob.receive_json())["message"] == "from two"
+        await alice.close()
+        assert await bob.receive_json() == event("user_left", "alice", "lobby", 1)
+
+
+async def test_the_room_closes_its_sockets_when_the_broadcast_shuts_down() -> None:
+    broadcast = Broadcast("memory://")
+    app = aaf([chat_router(broadcast, MemoryPresence())])
+    async with (
+        broadcast,
+        AsyncTestClient(app) as client,
+        client.websocket_connect("/chat/lobby?user=alice", timeout=5) as alice,
+    ):
+        await alice.receive_json()
+        await broadcast.disconnect()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await alice.receive_json()
+        assert closed.value.code == 1001
+
+
+async def test_losing_redis_closes_the_room_with_1011_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with redis_server() as url:
+        broadcast = Broadcast(url)
+        presence = RedisPresence(url)
+        await broadcast.connect()
+        await presence.open()
+        client = AsyncTestClient(aaf([chat_router(broadcast, presence)]))
+        alice = client.websocket_connect("/chat/lobby?user=alice", timeout=5)
+        await alice.__aenter__()
+        assert (await alice.receive_json())["user_count"] == 1
+    # The with block stopped redis-server: the member is told to come back later.
+    try:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await alice.receive_json()
+        assert closed.value.code == 1011
+    finally:
+        await alice.close()
+        await presence.close()
+        await broadcast.disconnect()
+    assert "could not announce that 'alice' left 'lobby'" in caplog.text
+
+
+# ------------------------------------------------------------------------------ presence
+async def test_memory_presence_counts_members_per_room() -> None:
+    async with MemoryPresence() as presence:
+        assert await presence.join("a", "m1") == 1
+        assert await presence.join("a", "m2") == 2
+        assert await presence.join("a", "m2") == 2  # the same member twice is one member
+        assert await presence.join("b", "m3") == 1
+        assert await presence.leave("a", "m1") == 1
+        assert await presence.leave("a", "m2") == 0
+        assert await presence.leave("a", "m2") == 0
+        assert await presence.leave("nowhere", "m9") == 0
+        assert (await presence.count("a"), await presence.count("b")) == (0, 1)
+
+
+async def test_redis_presence_forgets_members_of_a_process_that_died(redis_url: str) -> None:
+    async with RedisPresence(redis_url, ttl=30) as presence, redis.Redis.from_url(redis_url) as raw:
+        assert await presence.join("lobby", "alive") == 1
+        # What a crashed process leaves behind: members nobody refreshes any more.
+        await raw.zadd("chat:presence:lobby", {"ghost": time.time() - 1})
+        assert await presence.count("lobby") == 1
+        assert await raw.zrange("chat:presence:lobby", 0, -1) == [b"alive"]
+        assert await raw.ttl("chat:presence:lobby") > 0  # an abandoned room vanishes too
+
+
+async def test_redis_presence_refreshes_its_own_members_only(redis_url: str) -> None:
+    async with RedisPresence(redis_url, ttl=30) as presence, redis.Redis.from_url(redis_url) as raw:
+        await presence.join("lobby", "mine")
+        await presence.join("lobby", "gone")
+        await presence.leave("lobby", "gone")
+        await raw.zadd("chat:presence:lobby", {"mine": 1.0})  # about to expire
+        await presence.refresh()
+        score = await raw.zscore("chat:presence:lobby", "mine")
+        assert score is not None
+        assert score > time.time() + 20
+        # A member that left is not brought back by a refresh.
+        assert await raw.zscore("chat:presence:lobby", "gone") is None
+        assert await presence.count("lobby") == 1
+
+
+class RefreshWatch:
+    """Counts a RedisPresence's background refreshes (the first may be made to fail)."""
+
+    def __init__(self, presence: RedisPresence, *, fail_first: bool = False) -> None:
+        self.started = 0
+        self.finished = 0  # the number of the last refresh that ended
+        self._ended = asyncio.Event()
+        real_refresh = presence.refresh
+
+        async def refresh() -> None:
+            self.started += 1
+            number = self.started
+            try:
+                if fail_first and number == 1:
+                    raise ConnectionError("redis hiccup")
+                await real_refresh()
+            finally:
+                self.finished = number
+                self._ended.set()
+
+        presence.refresh = refresh  # type: ignore[method-assign]
+
+    async def one_started_after(self, mark: int) -> None:
+        """Wait (bounded) for a refresh that began after ``mark`` refreshes had begun."""
+
+        async def wait() -> None:
+            while self.finished <= mark:
+                self._ended.clear()
+                await self._ended.wait()
+
+        await asyncio.wait_for(wait(), 5)
+
+
+async def test_redis_presence_keeps_refreshing_in_the_background(redis_url: str) -> None:
+    async with (
+        RedisPresence(redis_url, ttl=0.3) as presence,
+        redis.Redis.from_url(redis_url) as raw,
+    ):
+        watch = RefreshWatch(presence)
+        await presence.join("lobby", "mine")
+        mark = watch.started
+        first = await raw.zscore("chat:presence:lobby", "mine")
+        await watch.one_started_after(mark)
+        later = await raw.zscore("chat:presence:lobby", "mine")
+        assert first is not None
+        assert later is not None
+        assert later > first
+
+
+async def test_redis_presence_survives_a_failed_refresh(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        RedisPresence(redis_url, ttl=0.06) as presence,
+        redis.Redis.from_url(redis_url) as raw,
+    ):
+        watch = RefreshWatch(presence, fail_first=True)
+        await presence.join("lobby", "mine")
+        await watch.one_started_after(1)  # the first one failed; the loop went on
+        await raw.zadd("chat:presence:lobby", {"mine": 1.0})
+        await watch.one_started_after(watch.started)
+        score = await raw.zscore("chat:presence:lobby", "mine")
+        assert score is not None
+        assert score > 1.0
+    assert "could not refresh chat presence in Redis" in caplog.text
+
+
+async def test_redis_presence_removes_its_members_at_shutdown(redis_url: str) -> None:
+    async with redis.Redis.from_url(redis_url) as raw:
+        presence = RedisPresence(redis_url)
+        await presence.open()
+        await presence.open()  # a second open changes nothing
+        await presence.join("lobby", "m1")
+        await presence.join("kitchen", "m2")
+        await raw.zadd("chat:presence:lobby", {"other-process": time.time() + 30})
+        await presence.close()
+        await presence.close()
+        assert await raw.zrange("chat:presence:lobby", 0, -1) == [b"other-process"]
+        assert await raw.exists("chat:presence:kitchen") == 0
+        with pytest.raises(RuntimeError, match="RedisPresence is not open"):
+            await presence.count("lobby")
+        assert redis_url not in repr(presence)
+
+
+async def test_redis_presence_refuses_a_bad_ttl_and_an_unreachable_server() -> None:
+    with pytest.raises(ValueError, match="ttl must be a positive"):
+        RedisPresence("redis://127.0.0.1:1/0", ttl=0)
+    with pytest.raises(redis.ConnectionError):
+        await RedisPresence("redis://127.0.0.1:1/0").open()
