@@ -160,3 +160,46 @@ async def test_a_client_leaving_the_room_does_not_disturb_the_others() -> None:
             with pytest.raises(WebSocketDisconnect):
                 await leaves.send_text("too late")
         assert broadcast._hub.channels == {}
+
+
+async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
+    from aaf.broadcast import _cancel_for_sure
+
+    swallowed: list[bool] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.append(True)  # like the lost cancellation in redis-py on Python 3.11
+        await asyncio.sleep(3600)
+
+    task = asyncio.ensure_future(stubborn())
+    await asyncio.sleep(0)
+    await _cancel_for_sure(task, timeout=5)
+    assert task.cancelled()
+    assert swallowed == [True]
+
+
+async def test_a_task_that_never_stops_is_left_behind_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aaf.broadcast import _cancel_for_sure
+
+    release = asyncio.Event()
+
+    async def immortal() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.ensure_future(immortal())
+    await asyncio.sleep(0)
+    await _cancel_for_sure(task, timeout=0.3)
+    assert not task.done()
+    assert "did not stop" in caplog.text
+    release.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)

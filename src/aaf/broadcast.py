@@ -156,6 +156,8 @@ class _RedisBackend(_Backend):
 
     # How long to wait for Redis to confirm a SUBSCRIBE before giving up.
     confirm_timeout = 10.0
+    # How long disconnect() keeps cancelling the reader task before leaving it behind.
+    stop_timeout = 5.0
 
     def __init__(self, hub: _Hub, url: str) -> None:
         super().__init__(hub)
@@ -184,8 +186,7 @@ class _RedisBackend(_Backend):
     async def disconnect(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            await asyncio.wait({reader})
+            await _cancel_for_sure(reader, self.stop_timeout)
         self._confirmations.clear()
         await self._pubsub.aclose()
         await self._client.aclose()
@@ -235,6 +236,22 @@ class _RedisBackend(_Backend):
                         waiter.set_exception(error)
             self._confirmations.clear()
             self.hub.close_all(error)
+
+
+async def _cancel_for_sure(task: asyncio.Task[None], timeout: float) -> None:
+    """Cancel ``task`` and wait for it, cancelling again while it survives, up to ``timeout``.
+
+    redis-py on Python 3.11 can lose a cancellation that lands just as a command completes (an
+    asyncio.wait_for inside it), and the reader then blocks again: a single cancel() followed by
+    an unbounded wait could hang the app's shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.done():
+        logger.warning("the Redis pub/sub reader did not stop within %ss; leaving it", timeout)
 
 
 class Broadcast:
