@@ -176,7 +176,7 @@ async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
 
     task = asyncio.ensure_future(stubborn())
     await asyncio.sleep(0)
-    await _cancel_for_sure(task, timeout=5)
+    await _cancel_for_sure(task, patience=5)
     assert task.cancelled()
     assert swallowed == [True]
 
@@ -197,7 +197,7 @@ async def test_a_task_that_never_stops_is_left_behind_with_a_warning(
 
     task = asyncio.ensure_future(immortal())
     await asyncio.sleep(0)
-    await _cancel_for_sure(task, timeout=0.3)
+    await _cancel_for_sure(task, patience=0.3)
     assert not task.done()
     assert "did not stop" in caplog.text
     release.set()

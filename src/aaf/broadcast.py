@@ -238,20 +238,20 @@ class _RedisBackend(_Backend):
             self.hub.close_all(error)
 
 
-async def _cancel_for_sure(task: asyncio.Task[None], timeout: float) -> None:
-    """Cancel ``task`` and wait for it, cancelling again while it survives, up to ``timeout``.
+async def _cancel_for_sure(task: asyncio.Task[None], patience: float) -> None:
+    """Cancel ``task`` and wait for it, cancelling again while it survives, for ``patience`` s.
 
     redis-py on Python 3.11 can lose a cancellation that lands just as a command completes (an
     asyncio.wait_for inside it), and the reader then blocks again: a single cancel() followed by
     an unbounded wait could hang the app's shutdown.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + patience
     while not task.done() and loop.time() < deadline:
         task.cancel()
         await asyncio.wait({task}, timeout=0.1)
     if not task.done():
-        logger.warning("the Redis pub/sub reader did not stop within %ss; leaving it", timeout)
+        logger.warning("the Redis pub/sub reader did not stop within %ss; leaving it", patience)
 
 
 class Broadcast:
