@@ -12,7 +12,7 @@ from ._common import ROUTE_PREFIXES
 def build(case: str, routes: int) -> Any:
     if case == "hello":
 
-        @get("/hello", sync_to_thread=False)
+        @get("/hello")
         async def hello() -> str:
             return "Hello, world!"
 

@@ -5,9 +5,9 @@ way an ASGI server hands a body over, straight into each app (no network). Each 
 form, checks the upload's size and answers. Prints MiB/s (median of the rounds) for each
 framework and the ratio aaf / Starlette measured in the same run.
 
-    python bench/multipart.py              # 10 MiB, 9 rounds
-    python bench/multipart.py --quick      # 3 rounds
-    python bench/multipart.py --size-mib 4 --chunk-kib 16
+    python bench/uploads.py              # 10 MiB, 9 rounds
+    python bench/uploads.py --quick      # 3 rounds
+    python bench/uploads.py --size-mib 4 --chunk-kib 16
 """
 
 from __future__ import annotations
