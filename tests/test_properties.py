@@ -3,7 +3,8 @@
 Each parser must never raise anything but its documented error on any input, and round trips
 must hold: what aaf (or a client library) writes, aaf reads back unchanged.
 
-aaf has no Range or Accept parser in this tree; when one lands it gets properties here too.
+The parsers of the batteries (Range, conditional headers, Accept-Encoding, Forwarded, Host)
+have theirs in test_properties_batteries.py.
 """
 
 from __future__ import annotations
