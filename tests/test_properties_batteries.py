@@ -8,7 +8,7 @@ import re
 from typing import Literal
 from urllib.parse import unquote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aaf.files import MAX_RANGES, content_disposition, evaluate_preconditions, parse_range_header
@@ -30,6 +30,8 @@ range_chars = st.text('0123456789-, =bytes\t;\\"', max_size=120)
 # ---------------------------------------------------------------------------- Range
 @PROPERTY
 @given(st.one_of(header_text, range_chars.map(lambda s: "bytes=" + s)), sizes)
+@example("bytes=0-,0-", 100)
+@example("bytes=0-9,5-20,-5,90-", 100)
 def test_range_parser_never_fails_and_stays_inside_the_file(header: str, size: int) -> None:
     ranges = parse_range_header(header, size)
     if ranges is None:

@@ -10,6 +10,7 @@ import pytest
 
 from aaf import App, Connection, FileResponse, Middleware, Router, aaf
 from aaf.middleware.compression import CompressionMiddleware
+from aaf.testing import TestClient
 from tests.support.bodies import growth_ratio, post
 
 LINEAR = 10
@@ -59,10 +60,9 @@ async def test_hostile_file_headers_get_a_clear_answer_in_linear_time(app: App, 
     assert await growth_ratio(build, work, 20_000) < LINEAR, name
 
 
-async def test_overlapping_ranges_never_make_the_answer_bigger_than_the_file(
-    app: App,
-) -> None:
-    headers = [(b"range", b"bytes=" + b"0-," * 99 + b"0-")]
-    feeder = await post(app, "/file", [b""], headers, method="GET")
-    assert feeder.status in (200, 206)
-    assert len(feeder.body) < len(CONTENT) + 1024
+def test_overlapping_ranges_never_make_the_answer_bigger_than_the_file(app: App) -> None:
+    header = "bytes=" + "0-," * 99 + "0-"
+    with TestClient(app) as client:
+        response = client.get("/file", headers={"range": header, "accept-encoding": "identity"})
+    assert response.status_code in (200, 206)
+    assert len(response.content) < len(CONTENT) + 1024
