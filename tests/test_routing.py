@@ -449,3 +449,30 @@ def test_websocket_routes_are_separate() -> None:
     assert matched(router.match_websocket("/chat/a")).params == {"room": "a"}
     assert router.match_websocket("/nope") == NoMatch()
     assert repr(router.routes[0]) == "<Route WS /chat/<room> name='chat'>"
+
+
+def test_a_path_parameter_before_more_rule_tries_few_ends_on_hostile_paths() -> None:
+    # APPSEC: a path of many segments must not make the matcher try every end position.
+    calls: list[int] = []
+
+    class CountingPath(PathConverter):
+        def to_python(self, value: str) -> str:
+            calls.append(value.count("/"))
+            return super().to_python(value)
+
+    router = Router(converters={"cpath": CountingPath()})
+    router.add_route("/f/<cpath:p>/<int:n>", handler, name="f")
+    router.add_route("/f/<cpath:p>/edit/<slug>", handler, name="g")
+    for segments in (100, 10_000):
+        calls.clear()
+        assert isinstance(router.match("GET", "/f" + "/a" * segments), NoMatch)
+        assert len(calls) <= 6  # a few ends per explain pass, not one per segment
+    # Greedy: the longest span that lets the rest of a rule match.
+    assert matched(router.match("GET", "/f/a/b/edit/3")).params == {"p": "a/b/edit", "n": 3}
+    assert matched(router.match("GET", "/f/a/b/edit/x")).params == {"p": "a/b", "slug": "x"}
+    assert matched(router.match("GET", "/f/a/b/3")).params == {"p": "a/b", "n": 3}
+
+
+def test_two_spanning_parameters_in_one_rule_are_refused() -> None:
+    with pytest.raises(RouteError, match="two parameters that span segments"):
+        make("/g/<path:a>/<path:b>")

@@ -216,6 +216,14 @@ def parse_rule(rule: str, converters: Mapping[str, Converter]) -> list[Part]:
         if name in seen:
             raise RouteError(f"rule {rule!r} uses the parameter {name!r} twice")
         seen.add(name)
+        if converter.spans_segments and any(
+            isinstance(p, Param) and p.converter.spans_segments for p in parts
+        ):
+            # APPSEC: two spanning parameters make matching a hostile path cubic in its length.
+            raise RouteError(
+                f"rule {rule!r} has two parameters that span segments (like 'path'); keep one "
+                "and split the rest in the handler"
+            )
         parts.append(Param(name, conv_name, converter))
     if "" in parts[:-1]:
         raise RouteError(f"rule {rule!r} has an empty segment ('//')")
@@ -312,7 +320,16 @@ class NoMatch:
 
 # ---------------------------------------------------------------------------- the trie
 class _Node:
-    __slots__ = ("leaf", "only_converter", "only_param", "only_static", "params", "spans", "static")
+    __slots__ = (
+        "depths",
+        "leaf",
+        "only_converter",
+        "only_param",
+        "only_static",
+        "params",
+        "spans",
+        "static",
+    )
 
     def __init__(self) -> None:
         self.static: dict[str, _Node] = {}
@@ -324,16 +341,27 @@ class _Node:
         self.only_static = False
         self.only_converter: Converter | None = None
         self.only_param: _Node | None = None
+        # How many more segments a path may have below this node (None: any number, a span
+        # follows). A rule has at most one spanning parameter, so below a span it is known.
+        self.depths: tuple[int, ...] | None = ()
 
     def finalize(self) -> None:
         self.only_static = not self.params and not self.spans
         single = len(self.params) == 1 and not self.static and not self.spans
         self.only_converter = self.params[0][1] if single else None
         self.only_param = self.params[0][2] if single else None
-        for child in self.static.values():
+        children = [*self.static.values(), *(child for _, _, child in self.params)]
+        for child in children:
             child.finalize()
-        for _, _, child in self.params + self.spans:
+        for _, _, child in self.spans:
             child.finalize()
+        depths: set[int] | None = {0} if self.leaf is not None else set()
+        for child in children:
+            if child.depths is None or depths is None:
+                depths = None
+            else:
+                depths.update(d + 1 for d in child.depths)
+        self.depths = None if self.spans or depths is None else tuple(sorted(depths))
 
     def child_for(self, part: Part) -> _Node:
         if isinstance(part, str):
@@ -384,15 +412,13 @@ def _walk(
         if found is not None:
             return found
     for _, converter, child in node.spans:
-        # Greedy: the longest run of segments first. Only ends where the rest of the rule can
-        # continue are tried, so a hostile path with many segments costs one join per candidate.
-        flexible = bool(child.params or child.spans)
-        for end in range(len(segments), index, -1):
-            if end == len(segments):
-                if child.leaf is None:
-                    continue
-            elif not flexible and segments[end] not in child.static:
-                continue
+        # Greedy: the longest run of segments first. APPSEC: only the ends that leave as many
+        # segments as the rest of a rule can take are tried (a handful, known in advance), so a
+        # hostile path with thousands of segments costs a few joins, not one per segment.
+        for depth in child.depths or ():
+            end = len(segments) - depth
+            if end <= index:
+                break
             try:
                 value = converter.to_python("/".join(segments[index:end]))
             except ValueError:
