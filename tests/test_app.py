@@ -13,6 +13,7 @@ from aaf import (
     HTTPError,
     HttpResponse,
     Middleware,
+    RedirectResponse,
     RouteError,
     Router,
     aaf,
@@ -485,3 +486,63 @@ async def test_error_in_a_mounted_app_after_it_answered_sends_nothing_more(
         assert rec.body == body
     assert "after the answer" in caplog.text
     assert "mid-answer" in caplog.text
+
+
+def test_exception_handler_answers_afresh_and_none_means_204() -> None:
+    async def on_value_error(conn: Connection, exc: ValueError) -> Any:
+        return {"error": str(exc)}
+
+    def on_404(conn: Connection, exc: HTTPError) -> None:
+        return None
+
+    router = Router()
+
+    @router.route("/fails")
+    async def fails(conn: Connection) -> None:
+        conn.resp_status_code = 201
+        conn.put_resp_header("location", "/created")
+        conn.put_resp_cookie("half", "done")
+        raise ValueError("nope")
+
+    client = TestClient(aaf([router], exception_handlers={ValueError: on_value_error, 404: on_404}))
+    response = client.get("/fails")
+    assert response.status_code == 500
+    assert response.json() == {"error": "nope"}
+    assert "location" not in response.headers
+    assert "set-cookie" not in response.headers
+    missing = client.get("/missing")
+    assert (missing.status_code, missing.content) == (404, b"")
+
+
+def test_a_response_subclass_that_overrides_emit_is_sent_through_it() -> None:
+    class Stamped(HttpResponse):
+        async def emit(self, send: Any, head: bool, extra: Any) -> None:
+            self.headers["x-stamped"] = "yes"
+            await super().emit(send, head, extra)
+
+    router = Router()
+    router.add_route("/", lambda conn: Stamped("hi"), name="root")
+    assert TestClient(aaf([router])).get("/").headers["x-stamped"] == "yes"
+
+
+def test_settings_changed_after_building_apply_with_middleware() -> None:
+    router = Router()
+
+    @router.route("/")
+    async def boom(conn: Connection) -> None:
+        raise RuntimeError("shown in debug")
+
+    app = aaf([router], middleware=[Middleware(Tag, name="m", log=[])])
+    app.debug = True
+    assert "shown in debug" in TestClient(app).get("/").text
+
+
+def test_awaiting_a_redirect_with_the_connection() -> None:
+    router = Router()
+
+    @router.route("/")
+    async def go(conn: Connection) -> None:
+        await RedirectResponse("/elsewhere", conn)
+
+    response = TestClient(aaf([router])).get("/", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (307, "/elsewhere")

@@ -105,31 +105,22 @@ class App:
         self.background = BackgroundRunner(background_timeout)
         self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
         self.middleware = list(middleware)
-        self._owner = self  # the app connections belong to (see _core)
-        self._entry: ASGIApp | None = None
+        self._owner = self  # the app connections belong to (the outer one, see below)
+        self._entry: ASGIApp = self
         if self.middleware:
-            entry: ASGIApp = self._core()
-            # The first middleware in the list is the outermost one (it sees requests first).
+            # PERF: App.__call__ serves requests itself, with no "is there middleware?" check.
+            # The innermost app of the chain is a twin sharing this app's __dict__ (so settings
+            # changed later apply to both), and this app becomes a _MiddlewareApp, whose
+            # __call__ enters the chain. The first middleware listed is the outermost.
+            core = object.__new__(App)
+            core.__dict__ = self.__dict__
+            entry: ASGIApp = core
             for item in reversed(self.middleware):
                 entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
             self._entry = entry
-
-    def _core(self) -> App:
-        """This app without its middleware: the innermost app of the middleware chain.
-
-        PERF: a shallow twin whose __call__ serves requests itself, so that __call__ can both
-        enter the middleware chain and, without middleware, serve HTTP with no extra coroutine.
-        """
-        core = object.__new__(App)
-        core.__dict__.update(self.__dict__)
-        core._entry = None
-        return core
+            self.__class__ = _MiddlewareApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self._entry
-        if entry is not None:
-            await entry(scope, receive, send)
-            return
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
@@ -165,7 +156,7 @@ class App:
                 start, last = conn.whole_response(_JSON, _json.encode(result))
                 await send(start)
                 await send(last)
-            elif isinstance(result, HttpResponse):
+            elif isinstance(result, HttpResponse) and kind._fast_path:
                 if conn._resp_state != NOT_STARTED:
                     conn._begin_response(result.status_code, kind.__name__)  # raises
                 conn._resp_state = FINISHED
@@ -174,12 +165,7 @@ class App:
                 await send(start)
                 await send(last)
             elif result is None:
-                if not conn.started:
-                    if conn.resp_status_code == 200:
-                        conn.resp_status_code = 204
-                    await conn.finish()
-                elif not conn.finished:
-                    await conn.finish()
+                await _answer_none(conn)
             else:
                 await self.send_result(conn, result)
         except Exception as exc:
@@ -229,8 +215,7 @@ class App:
         elif isinstance(result, bytes | bytearray | memoryview):
             await conn.send_whole(_BYTES, bytes(result))
         elif result is None:
-            if not conn.finished:
-                await conn.finish()
+            await _answer_none(conn)
         else:
             raise TypeError(
                 f"handler returned {type(result).__name__}; return a response, dict, list, "
@@ -362,10 +347,14 @@ class App:
         """Turn an exception from a handler into a response (or a log line if too late)."""
         conn._drop_background(exc)
         if isinstance(exc, ClientDisconnect):
-            logger.debug("client disconnected during %s", _describe(conn))
+            logger.debug("client disconnected during %s", conn._where())
             return
         handler = self.exception_handlers.lookup(exc)
         if handler is not None and not conn.started:
+            # The handler answers afresh: nothing of the failed answer (status, headers,
+            # cookies put on the connection) leaks into it.
+            conn._resp_headers = None
+            conn.resp_status_code = exc.status_code if isinstance(exc, HTTPError) else 500
             try:
                 result = handler(conn, exc)
                 # Responses are awaitable too (with a connection); only await coroutines etc.
@@ -380,7 +369,7 @@ class App:
             if conn.started:
                 logger.warning(
                     "%s raised after the response started; it cannot be sent: %s",
-                    _describe(conn),
+                    conn._where(),
                     exc,
                 )
                 return
@@ -389,7 +378,7 @@ class App:
             conn.resp_status_code = exc.status_code
             await conn.send_whole(_JSON, _json.encode({"error": exc.detail}))
             return
-        logger.error("unhandled error in %s", _describe(conn), exc_info=exc)
+        logger.error("unhandled error in %s", conn._where(), exc_info=exc)
         if conn.started:
             # Too late for a 500: return without finishing so the server closes the connection
             # and the client sees a truncated response rather than a falsely complete one.
@@ -411,10 +400,22 @@ async def _refuse_or_close(conn: Connection, denial: Response, code: int, reason
         await conn.close(code, clip_reason(reason))
 
 
-def _describe(conn: Connection) -> str:
-    route = conn.route.name if conn.route is not None else "no route"
-    # repr() escapes control characters, so a hostile path cannot forge log lines.
-    return f"{conn.scope.get('method', 'WS')} {conn.scope.get('path', '')!r} ({route})"
+async def _answer_none(conn: Connection) -> None:
+    """A handler returned None: nothing more if it sent a response (finishing it if needed),
+    otherwise an empty answer - 204 unless it chose another status."""
+    if not conn.started:
+        if conn.resp_status_code == 200:
+            conn.resp_status_code = 204
+        await conn.finish()
+    elif not conn.finished:
+        await conn.finish()
+
+
+class _MiddlewareApp(App):
+    """An app with middleware: requests enter the middleware chain first (see App.__init__)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
 
 
 aaf = App

@@ -177,6 +177,15 @@ class HttpResponse(Response):
 
     __slots__ = ("body",)
 
+    #: Whether the app may send this type through ``messages()`` directly (PERF); a subclass
+    #: that overrides ``emit`` or ``send_to`` is sent through them instead.
+    _fast_path: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "emit" in cls.__dict__ or "send_to" in cls.__dict__:
+            cls._fast_path = False
+
     def __init__(
         self,
         body: Any = b"",
@@ -298,6 +307,8 @@ class RedirectResponse(HttpResponse):
         headers: HeadersLike | None = None,
     ) -> None:
         super().__init__(b"", status_code, headers)
+        if not isinstance(status_code, int):
+            self.status_code = 307  # RedirectResponse(url, conn): the redirect's own default
         if not 300 <= self.status_code <= 399:
             raise ValueError(f"a redirect status is 3xx, not {self.status_code}")
         self.content_type = None
