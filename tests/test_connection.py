@@ -21,7 +21,7 @@ from aaf import (
 from aaf.cookies import CookieError
 from aaf.testing import TestClient
 
-from .conftest import ASGIRecorder, call, http_scope, noop_receive, noop_send
+from .conftest import ASGIRecorder, Message, call, http_scope, noop_receive, noop_send
 
 
 def app_with(handler: Any, rule: str = "/", methods: list[str] | None = None, **kw: Any) -> Any:
@@ -482,3 +482,36 @@ async def test_on_finish_callbacks_run_after_the_response_even_on_errors(
     assert rec.status == 500
     assert order == ["async", "sync"]  # newest first; the broken one is logged, not raised
     assert "on_finish callback" in caplog.text
+
+
+async def test_a_cancelled_request_still_runs_every_on_finish_callback() -> None:
+    import asyncio
+
+    log: list[str] = []
+    router = Router()
+
+    @router.post("/up")
+    async def up(conn: Connection) -> Any:
+        conn.on_finish(lambda: log.append("released"))
+        await conn.is_disconnected()  # starts a disconnect watcher (its stop is an on_finish)
+        conn.add_background(asyncio.sleep, 30)
+        return {"ok": True}
+
+    forever = asyncio.Event()
+    messages: list[Message] = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await forever.wait()
+        return {"type": "http.disconnect"}
+
+    task = asyncio.ensure_future(aaf([router])(http_scope("/up", "POST"), receive, noop_send))
+    await asyncio.sleep(0.05)
+    task.cancel()  # a server shutting down cancels the request task
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert log == ["released"]
+    leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert [t for t in leftovers if "_watch" in repr(t.get_coro())] == []

