@@ -129,6 +129,10 @@ async def test_losing_redis_ends_subscriptions_with_an_error() -> None:
                     await next_message(subscription)
                 with pytest.raises(BroadcastError, match="lost the Redis pub/sub connection"):
                     await pending
+            # Later subscriptions work again: redis-py reconnects, and reading restarts.
+            async with broadcast.subscribe("room") as again:
+                await broadcast.publish("room", "back")
+                assert await next_message(again) == "back"
         finally:
             await broadcast.disconnect()
 

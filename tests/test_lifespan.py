@@ -205,3 +205,22 @@ async def test_async_client_runs_lifespan() -> None:
         assert events == ["up"]
     assert events == ["up", "down"]
     await asyncio.sleep(0)
+
+
+def test_a_mounted_app_that_never_finishes_shutdown_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(LifespanClient, "shutdown_timeout", 0.2)
+    stuck = asyncio.Event()
+
+    async def never_stops(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await stuck.wait()  # never answers lifespan.shutdown
+
+    router = Router()
+    router.mount("/stuck", never_stops)
+    with TestClient(aaf([router])):
+        pass
+    assert "did not finish its shutdown within 0.2s" in caplog.text

@@ -198,7 +198,9 @@ class _RedisBackend(_Backend):
         confirmed = asyncio.get_running_loop().create_future()
         self._confirmations.setdefault(channel, []).append(confirmed)
         await self._pubsub.subscribe(channel)
-        if self._reader is None:
+        if self._reader is None or self._reader.done():
+            # First subscriber, or the reader ended when the connection was lost (redis-py
+            # reconnected for this SUBSCRIBE): start reading again.
             self._reader = asyncio.get_running_loop().create_task(self._read())
         try:
             async with asyncio.timeout(self.confirm_timeout):

@@ -35,6 +35,9 @@ async def call_hook(hook: Hook) -> None:
 class LifespanClient:
     """Drives the lifespan protocol of an ASGI app from outside (mounted apps, test client)."""
 
+    #: Seconds an app may take to answer ``lifespan.shutdown`` and return.
+    shutdown_timeout = 5.0
+
     def __init__(self, prefix: str, app: ASGIApp) -> None:
         self.prefix = prefix
         self.app = app
@@ -76,13 +79,31 @@ class LifespanClient:
         return True
 
     async def shutdown(self) -> None:
+        """Ask the app to shut down; waits at most ``shutdown_timeout`` seconds for it."""
+        if self._task is None:
+            raise RuntimeError("the lifespan was not started")
         await self._to_app.put({"type": "lifespan.shutdown"})
-        message = await self._next_message()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except Exception:  # its own problem; ours is to go on shutting down
-                logger.exception("app at %r ended its lifespan with an error", self.prefix)
+        message: Message | None = None
+        try:
+            async with asyncio.timeout(self.shutdown_timeout):
+                message = await self._next_message()
+                await asyncio.wait({self._task})
+        except TimeoutError:
+            # An app that never answers must not hang the server's shutdown.
+            logger.error(
+                "app at %r did not finish its shutdown within %ss; cancelling it",
+                self.prefix,
+                self.shutdown_timeout,
+            )
+            self._task.cancel()
+            await asyncio.wait({self._task})
+            return
+        if not self._task.cancelled() and self._task.exception() is not None:
+            logger.error(
+                "app at %r ended its lifespan with an error",
+                self.prefix,
+                exc_info=self._task.exception(),
+            )
         if message is not None and message["type"] == "lifespan.shutdown.failed":
             raise RuntimeError(
                 f"app at {self.prefix!r} failed to shut down: {message.get('message', '')}"
