@@ -515,3 +515,23 @@ async def test_a_cancelled_request_still_runs_every_on_finish_callback() -> None
     assert log == ["released"]
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert [t for t in leftovers if "_watch" in repr(t.get_coro())] == []
+
+
+def test_imperative_streaming_to_a_client_that_left_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    sent: list[int] = []
+
+    async def count(conn: Connection) -> None:
+        for i in range(100):
+            await conn.send(f"count {i}\n")
+            sent.append(i)
+            await asyncio.sleep(0.01)
+        await conn.finish()
+
+    with TestClient(app_with(count)) as client, client.stream("GET", "/") as response:
+        next(response.iter_bytes())
+    assert len(sent) < 100  # the handler stopped at the first send after the client left
+    assert "unhandled error" not in caplog.text

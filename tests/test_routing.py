@@ -476,3 +476,17 @@ def test_a_path_parameter_before_more_rule_tries_few_ends_on_hostile_paths() -> 
 def test_two_spanning_parameters_in_one_rule_are_refused() -> None:
     with pytest.raises(RouteError, match="two parameters that span segments"):
         make("/g/<path:a>/<path:b>")
+
+
+def test_a_sync_websocket_handler_is_refused_at_registration() -> None:
+    def sync_chat(conn: Connection) -> None:
+        return None
+
+    class AsyncCallable:
+        async def __call__(self, conn: Connection) -> None:
+            return None
+
+    router = Router()
+    with pytest.raises(RouteError, match="must be 'async def'"):
+        router.add_route("/ws", sync_chat, websocket=True)
+    router.add_route("/ws", AsyncCallable(), name="ok", websocket=True)

@@ -16,10 +16,11 @@ wait for it. Rules:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
+
+from ._callables import is_async_callable
 
 __all__ = ["BackgroundRunner", "BackgroundTask"]
 
@@ -28,13 +29,6 @@ logger = logging.getLogger("aaf.background")
 
 def _name(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or repr(func)
-
-
-def _is_async(func: Callable[..., Any]) -> bool:
-    # Also async callable objects (an async __call__), which iscoroutinefunction() misses.
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - the bound __call__, not callable()
-    )
 
 
 class BackgroundTask:
@@ -52,7 +46,7 @@ class BackgroundTask:
         self.kwargs = kwargs
 
     async def run(self) -> None:
-        if _is_async(self.func):
+        if is_async_callable(self.func):
             await self.func(*self.args, **self.kwargs)
         else:
             await asyncio.to_thread(self.func, *self.args, **self.kwargs)

@@ -653,7 +653,14 @@ class Connection(WebSocketMixin):
             if not finish:
                 return
             body = b""
-        await self.asgi_send({"type": "http.response.body", "body": body, "more_body": not finish})
+        try:
+            await self.asgi_send(
+                {"type": "http.response.body", "body": body, "more_body": not finish}
+            )
+        except OSError as exc:
+            # ASGI 2.4 servers raise an OSError from send() once the client is gone: nobody is
+            # listening, which the app treats as a quiet end, not as a server error.
+            raise ClientDisconnect("the client disconnected during the response") from exc
 
     async def finish(self) -> None:
         """End the response (starting an empty one if nothing was sent yet)."""

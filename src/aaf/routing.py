@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import quote
 
+from ._callables import is_async_callable
 from ._http import is_token
 from .limits import Limits
 
@@ -558,7 +559,7 @@ def _check_handler(handler: Callable[..., Any], parts: list[Part], rule: str) ->
 
 
 def _as_async(handler: Callable[..., Any]) -> Handler:
-    if inspect.iscoroutinefunction(handler):
+    if is_async_callable(handler):
         return handler
 
     # A plain def handler may block (file or database calls); it runs in a worker thread.
@@ -627,6 +628,11 @@ class Router:
         if websocket:
             if methods is not None:
                 raise RouteError(f"WebSocket route {rule!r} takes no methods")
+            if not is_async_callable(handler):
+                raise RouteError(
+                    f"WebSocket handler {_describe(handler)} must be 'async def': it awaits "
+                    "the socket (conn.accept(), conn.receive_text(), ...)"
+                )
             method_set: frozenset[str] = frozenset()
         else:
             method_set = self._methods(rule, methods)
