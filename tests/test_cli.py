@@ -32,7 +32,10 @@ def test_routes_accepts_a_router_and_lists_mounts_and_websockets(
     from aaf import Router
 
     router = Router()
-    router.add_route("/ws", lambda conn: None, name="ws", websocket=True)
+    async def chat(conn: Any) -> None:
+        return None
+
+    router.add_route("/ws", chat, name="ws", websocket=True)
     router.add_route("/head-only", lambda conn: None, ["HEAD"], name="head")
 
     async def raw(scope: Any, receive: Any, send: Any) -> None:

@@ -271,3 +271,16 @@ async def test_streaming_response_as_asgi_app_closes_its_generator() -> None:
     assert rec.body == b"12"
     assert closed == [True]
     assert rec.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def test_streaming_a_chunk_that_is_not_text_or_bytes_explains(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import httpx
+
+    async def agen() -> AsyncIterator[Any]:
+        yield {"not": "bytes"}
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        client_for(lambda: StreamingResponse(agen())).get("/")
+    assert "content yielded dict; yield str or bytes" in caplog.text

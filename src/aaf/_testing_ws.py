@@ -8,13 +8,10 @@ queues. Every wait is bounded by the session's ``timeout``, so a test never hang
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
 
 import httpx
 
@@ -32,7 +29,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
 
 
 class WebSocketDenied(Exception):
@@ -54,45 +50,6 @@ class WebSocketDenied(Exception):
 
     def json(self) -> Any:
         return _json.decode(self.body)
-
-
-def build_websocket_scope(
-    request: httpx.Request,
-    root_path: str,
-    client: tuple[str, int],
-    state: dict[str, Any],
-    subprotocols: list[str],
-) -> Scope:
-    """The scope a server would build for a WebSocket handshake ``request``."""
-    url = request.url
-    raw_path = url.raw_path.split(b"?", 1)[0]
-    secure = url.scheme in ("https", "wss")
-    headers = [(k.lower(), v) for k, v in request.headers.raw]
-    key = base64.b64encode(os.urandom(16))
-    headers += [
-        (b"connection", b"upgrade"),
-        (b"upgrade", b"websocket"),
-        (b"sec-websocket-version", b"13"),
-        (b"sec-websocket-key", key),
-    ]
-    if subprotocols:
-        headers.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode("latin-1")))
-    return {
-        "type": "websocket",
-        "asgi": dict(_ASGI),
-        "http_version": "1.1",
-        "scheme": "wss" if secure else "ws",
-        "path": root_path + unquote_to_bytes(raw_path).decode("utf-8", "replace"),
-        "raw_path": root_path.encode() + raw_path,
-        "query_string": url.query,
-        "root_path": root_path,
-        "headers": headers,
-        "client": client,
-        "server": (url.host, url.port or (443 if secure else 80)),
-        "subprotocols": list(subprotocols),
-        "state": dict(state),
-        "extensions": {"websocket.http.response": {}},
-    }
 
 
 class AsyncWebSocketSession:

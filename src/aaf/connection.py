@@ -456,8 +456,9 @@ class Connection(WebSocketMixin):
         """Claim the body for one reader; returns the declared Content-Length, if any."""
         if self._body_state != _BODY_UNREAD:
             raise BodyStateError(
-                "the request body was already consumed by body_iter(); read it once, "
-                "or call body() first (it keeps the bytes) and then iterate"
+                "the request body was already read as a stream (body_iter() or a multipart "
+                "form()), so it is gone; read it one way, or call body() first: it keeps the "
+                "bytes, and json(), form() and body_iter() then reuse them"
             )
         declared = self._declared_length(limit)
         self._body_state = _BODY_STREAMING
@@ -594,6 +595,10 @@ class Connection(WebSocketMixin):
             "handshake headers, or deny(response) to refuse it"
         )
 
+    def _mark_finished(self) -> None:
+        """A response object has sent its last message (or failed): no more sends."""
+        self._resp_state = FINISHED
+
     def _begin_response(self, status: int, what: str) -> RawHeaders | None:
         """Claim the response for a one-shot sender; returns headers put on the connection."""
         if self._resp_state != NOT_STARTED:
@@ -695,7 +700,7 @@ class Connection(WebSocketMixin):
         self._resp_state = FINISHED
         status = self.resp_status_code
         headers = self._resp_headers
-        if status < 200 or status == 204 or status == 304:
+        if status < 200 or status == 204 or status == 304:  # PERF: status_has_no_body inlined
             headers = headers or []
             body = b""
         elif headers is None:

@@ -80,9 +80,6 @@ class ExceptionHandlers:
                     f"exception_handlers keys are status codes or exception classes, not {key!r}"
                 )
 
-    def __bool__(self) -> bool:
-        return bool(self._by_status or self._by_class)
-
     def lookup(self, exc: BaseException) -> ExceptionHandler | None:
         if isinstance(exc, HTTPError):
             handler = self._by_status.get(exc.status_code)

@@ -529,7 +529,7 @@ class FileResponse(Response):
                     plan, conn.asgi_send, head, extra, watcher.gone if watcher else None
                 )
             finally:
-                conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
+                conn._mark_finished()  # even a failed stream cannot be restarted
         finally:
             plan.close()
 

@@ -10,6 +10,7 @@ Every response can be used three ways:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import (
     AsyncGenerator,
@@ -151,7 +152,7 @@ class Response:
         try:
             await self.emit(conn.asgi_send, conn.scope.get("method") == "HEAD", extra)
         finally:
-            conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
+            conn._mark_finished()  # even a failed stream cannot be restarted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.emit(send, scope.get("method") == "HEAD", None)
@@ -232,7 +233,7 @@ class HttpResponse(Response):
         """The two ASGI messages of this response (PERF: no coroutine; the app sends them)."""
         status = self.status_code
         body = self.body
-        if status < 200 or status == 204 or status == 304:
+        if status < 200 or status == 204 or status == 304:  # PERF: status_has_no_body inlined
             headers = self.start_headers(extra, None)
             body = b""
         else:
@@ -401,7 +402,7 @@ class StreamingResponse(Response):
         try:
             await self._stream(conn.asgi_send, head, extra, watcher)
         finally:
-            conn._resp_state = 2  # FINISHED: even a failed stream cannot be restarted
+            conn._mark_finished()  # even a failed stream cannot be restarted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = scope.get("method") == "HEAD"
@@ -430,28 +431,24 @@ class StreamingResponse(Response):
             await self._send_body(send)
             return
         # The body is produced in a task of its own so that a disconnect can cancel it wherever
-        # it waits (an idle event stream may wait for minutes).
-        sender = asyncio.ensure_future(self._send_body(send))
-        gone = asyncio.ensure_future(watcher.gone.wait())
-        try:
-            await asyncio.wait({sender, gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-            if not sender.done():
-                sender.cancel()
-                # Wait for the content's cleanup (its finally blocks) before going on.
-                await asyncio.wait({sender})
-        if sender.cancelled():
-            return  # the client left: nothing more to send, nobody to tell
-        error = sender.exception()
-        if error is not None and not isinstance(error, ClientDisconnect):
-            raise error
+        # it waits (an idle event stream may wait for minutes); the content's finally blocks
+        # run before this returns. A client that left needs nothing more.
+        with contextlib.suppress(ClientDisconnect):
+            await watcher.run(self._send_body(send), None)
 
     async def _send_body(self, send: Send) -> None:
         chunks = self.body_chunks()
         try:
             async for chunk in chunks:
-                data = chunk.encode() if isinstance(chunk, str) else chunk
+                if isinstance(chunk, str):
+                    data = chunk.encode()
+                elif isinstance(chunk, bytes | bytearray | memoryview):
+                    data = bytes(chunk)
+                else:
+                    raise TypeError(
+                        f"{type(self).__name__} content yielded {type(chunk).__name__}; yield "
+                        "str or bytes (or use EventSourceResponse, which encodes data)"
+                    )
                 if data:
                     try:
                         await send({"type": "http.response.body", "body": data, "more_body": True})

@@ -767,7 +767,7 @@ class Router:
         return self._compiled
 
     def _flatten(self, prefix: str) -> tuple[list[Route], list[Mount]]:
-        prefix_parts: list[Part] = parse_rule(prefix, {})[:] if prefix else []
+        prefix_parts: list[Part] = parse_rule(prefix, {}) if prefix else []
         routes = [
             _prefixed(route, prefix, prefix_parts) if prefix else route for route in self._routes
         ]

@@ -15,16 +15,15 @@ from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
 
 import httpx  # the 'testing' extra: pip install 'aaf[testing]'
 
+from ._testing_scopes import build_http_scope, build_websocket_scope
 from ._testing_ws import (
     AsyncWebSocketSession,
     WebSocketDenied,
     WebSocketSession,
     aiter_sse,
-    build_websocket_scope,
     iter_sse,
 )
 from ._types import ASGIApp, Message, Scope
@@ -41,34 +40,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
-
-
-def build_http_scope(
-    request: httpx.Request, root_path: str, client: tuple[str, int], state: dict[str, Any]
-) -> Scope:
-    """The scope a server like uvicorn would build for ``request``."""
-    url = request.url
-    raw_path = url.raw_path.split(b"?", 1)[0]
-    # Like uvicorn: the request path is below root_path, and scope["path"] includes both.
-    path = root_path + unquote_to_bytes(raw_path).decode("utf-8", "replace")
-    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}[url.scheme]
-    return {
-        "type": "http",
-        "asgi": dict(_ASGI),
-        "http_version": "1.1",
-        "method": request.method,
-        "scheme": url.scheme,
-        "path": path,
-        "raw_path": root_path.encode() + raw_path,
-        "query_string": url.query,
-        "root_path": root_path,
-        "headers": [(k.lower(), v) for k, v in request.headers.raw],
-        "client": client,
-        "server": (url.host, url.port or default_port),
-        "state": dict(state),
-        "extensions": {},
-    }
 
 
 class _Exchange:
