@@ -14,8 +14,9 @@ aaf_have="$(cat "$aaf_stamp" 2>/dev/null || true)"
 if [ ! -x "$AAF_VENV/bin/python" ] || { [ "$aaf_have" != "$aaf_want" ] && [ "$aaf_have" != "$aaf_pins-dev" ]; }; then
   echo "Setting up $AAF_VENV ($aaf_extras)..." >&2
   "${PYTHON:-python3}" -m venv "$AAF_VENV"
-  "$AAF_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -c "$AAF_ROOT/constraints.txt" -e "$AAF_ROOT[$aaf_extras]"
+  # PIP_CONSTRAINT also reaches pip's isolated build environment (the setuptools pin).
+  PIP_CONSTRAINT="$AAF_ROOT/constraints.txt" "$AAF_VENV/bin/python" -m pip install --quiet \
+    --disable-pip-version-check -c "$AAF_ROOT/constraints.txt" -e "$AAF_ROOT[$aaf_extras]"
   echo "$aaf_want" > "$aaf_stamp"
 fi
 export PATH="$AAF_VENV/bin:$PATH"

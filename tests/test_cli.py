@@ -32,6 +32,7 @@ def test_routes_accepts_a_router_and_lists_mounts_and_websockets(
     from aaf import Router
 
     router = Router()
+
     async def chat(conn: Any) -> None:
         return None
 
@@ -80,6 +81,8 @@ def test_run_starts_uvicorn_with_the_options(monkeypatch: pytest.MonkeyPatch) ->
     assert kwargs["host"] == "127.0.0.1"
     assert kwargs["workers"] == 2
     assert kwargs["reload"] is False
+    assert kwargs["timeout_graceful_shutdown"] == 5.0
+    assert kwargs["forwarded_allow_ips"] is None
 
 
 def test_run_fails_fast_on_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:

@@ -314,7 +314,7 @@ def test_missing_optional_packages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compression, "_brotli", None)
     monkeypatch.setattr(compression, "_zstd", None)
     assert available_encodings() == ("gzip",)
-    with pytest.raises(ValueError, match=r"install brotli \(pip install 'aaf\[compression\]'\)"):
+    with pytest.raises(ValueError, match=r"install brotli \(aaf's 'compression' extra\)"):
         CompressionMiddleware(app_with(lambda: HttpResponse("x")), encodings=["br"])
     assert compression._optional("no_such_module_for_aaf") is None
 

@@ -73,3 +73,16 @@ def test_the_dev_extra_includes_every_other_extra() -> None:
     # The demo's own extras hold what it imports: the server, drivers, Redis, PyJWT.
     assert extras_in(extras, "examples") >= {"redis", "jwt"}
     assert "browser" in extras_in(extras, "test")
+
+
+def test_a_server_that_cannot_start_reports_its_own_error() -> None:
+    import pytest
+
+    from .support.servers import serve
+
+    with (
+        pytest.raises(RuntimeError, match="did not start no_such_module_xyz:app") as failure,
+        serve("no_such_module_xyz:app", timeout=20),
+    ):
+        pass
+    assert "no_such_module_xyz" in str(failure.value).split("\n", 1)[1]

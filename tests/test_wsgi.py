@@ -121,7 +121,7 @@ async def test_websocket_scopes_are_closed() -> None:
 
 def test_missing_a2wsgi_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "a2wsgi", None)
-    with pytest.raises(ImportError, match=r"pip install 'aaf\[wsgi\]'"):
+    with pytest.raises(ImportError, match=r"pip install a2wsgi"):
         WSGIApp(tiny_wsgi)
 
 

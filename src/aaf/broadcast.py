@@ -16,9 +16,9 @@
             ...
 
 ``memory://`` fans out inside one process. ``redis://host:port/db`` (and ``rediss://``) goes
-through Redis pub/sub with redis-py's asyncio client (``pip install 'aaf[redis]'``), so every
-process and machine connected to that Redis sees every message; each process holds one Redis
-connection for all its subscribers and fans out locally.
+through Redis pub/sub with redis-py's asyncio client (``pip install redis``, aaf's ``redis``
+extra), so every process and machine connected to that Redis sees every message; each process
+holds one Redis connection for all its subscribers and fans out locally.
 
 Messages are strings. Delivery is at most once: a subscriber sees messages published after its
 ``subscribe()`` has been entered (with Redis: after Redis confirmed the subscription), while
@@ -172,7 +172,7 @@ class _RedisBackend(_Backend):
             import redis.asyncio as redis  # the optional 'redis' extra
         except ImportError:
             raise BroadcastError(
-                "a redis:// broadcast needs redis-py: pip install 'aaf[redis]'"
+                "a redis:// broadcast needs redis-py: pip install redis (aaf's 'redis' extra)"
             ) from None
         client = redis.Redis.from_url(self.url)
         try:

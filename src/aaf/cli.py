@@ -92,7 +92,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise TargetError("aaf run needs uvicorn: pip install 'aaf[server]'") from None
+        raise TargetError(
+            "aaf run needs uvicorn: pip install 'uvicorn[standard]' (aaf's 'server' extra)"
+        ) from None
     load_target(args.target)  # fail fast with a clear message before uvicorn starts
     uvicorn.run(
         args.target,
@@ -103,6 +105,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         root_path=args.root_path,
         proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        # Long-lived responses (event streams, WebSockets) never end by themselves; without a
+        # bound, Ctrl-C would wait for every client to leave.
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
     )
     return 0
 
@@ -121,7 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--proxy-headers",
         action="store_true",
-        help="trust X-Forwarded-* from --forwarded-allow-ips",
+        help="trust X-Forwarded-For/Proto from the addresses in --forwarded-allow-ips",
+    )
+    run.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="comma-separated proxy addresses to trust (uvicorn's default: 127.0.0.1)",
+    )
+    run.add_argument(
+        "--timeout-graceful-shutdown",
+        type=float,
+        default=5.0,
+        help="seconds to let open connections finish on shutdown before closing them",
     )
     run.set_defaults(func=_cmd_run)
     routes = sub.add_parser("routes", help="print the route table of an app or router")

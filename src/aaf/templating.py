@@ -35,7 +35,9 @@ def _jinja() -> Any:
     try:
         import jinja2
     except ImportError as exc:  # the 'templates' extra
-        raise ImportError("Templates needs Jinja2: pip install 'aaf[templates]'") from exc
+        raise ImportError(
+            "Templates needs Jinja2: pip install jinja2 (aaf's 'templates' extra)"
+        ) from exc
     return jinja2
 
 

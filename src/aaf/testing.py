@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx  # the 'testing' extra: pip install 'aaf[testing]'
+import httpx  # aaf's 'testing' extra (pip install httpx)
 
 from ._testing_scopes import build_http_scope, build_websocket_scope
 from ._testing_ws import (

@@ -47,7 +47,9 @@ class WSGIApp:
         try:
             from a2wsgi import WSGIMiddleware
         except ImportError as exc:  # the 'wsgi' extra
-            raise ImportError("WSGIApp needs a2wsgi: pip install 'aaf[wsgi]'") from exc
+            raise ImportError(
+                "WSGIApp needs a2wsgi: pip install a2wsgi (aaf's 'wsgi' extra)"
+            ) from exc
         self.app = app
         self.max_body_size = max_body_size
         # a2wsgi types its own ASGI messages (TypedDicts); to aaf it is a plain ASGI app.

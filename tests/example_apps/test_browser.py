@@ -21,7 +21,10 @@ try:
 except ImportError:  # the 'browser' extra
     if IN_CI:
         raise
-    pytest.skip("playwright is not installed (pip install 'aaf[browser]')", allow_module_level=True)
+    pytest.skip(
+        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
+        allow_module_level=True,
+    )
 
 pytestmark = pytest.mark.integration
 

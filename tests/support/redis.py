@@ -12,14 +12,17 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
-from .servers import free_port, require_binary, stop, wait_for_port
+from .servers import free_port, require_binary, stop, tail, wait_for_port
 
 
 @contextlib.contextmanager
 def redis_server(timeout: float = 20.0) -> Iterator[str]:
     binary = require_binary("redis-server", hint="apt-get install redis-server")
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="aaf-redis-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="aaf-redis-") as workdir,
+        tempfile.TemporaryFile() as log,
+    ):
         process = subprocess.Popen(
             [
                 binary,
@@ -37,7 +40,7 @@ def redis_server(timeout: float = 20.0) -> Iterator[str]:
                 "warning",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
             start_new_session=True,
         )
         try:
@@ -45,8 +48,7 @@ def redis_server(timeout: float = 20.0) -> Iterator[str]:
                 wait_for_port(port, process, timeout)
             except Exception:
                 stop(process)
-                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise RuntimeError(f"redis-server did not start:\n{err[-4000:]}") from None
+                raise RuntimeError(f"redis-server did not start:\n{tail(log)}") from None
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             stop(process)

@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -45,7 +47,12 @@ def require_binary(name: str, *, hint: str) -> str:
     """The path of ``name``; skips locally, fails under CI=true, when it is missing."""
     path = shutil.which(name)
     if path is None:
-        for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        # The newest PostgreSQL first (a numeric sort: 16 is newer than 9.6).
+        for candidate in sorted(
+            Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+            key=lambda path: [int(p) for p in path.parts[-3].split(".") if p.isdigit()],
+            reverse=True,
+        ):
             return str(candidate)
         message = f"{name} is not installed ({hint})"
         if IN_CI:
@@ -132,24 +139,31 @@ def serve(
     process_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), process_env.get("PYTHONPATH", "")) if p
     )
-    process = subprocess.Popen(
-        server_command(server, target, port),
-        cwd=cwd,
-        env=process_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
+    # A file, not a pipe: nobody reads while the server runs, and a pipe could fill up.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            server_command(server, target, port),
+            cwd=cwd,
+            env=process_env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
         try:
-            wait_for_port(port, process, timeout)
-        except Exception:
+            try:
+                wait_for_port(port, process, timeout)
+            except Exception:
+                stop(process)
+                raise RuntimeError(f"{server} did not start {target}:\n{tail(log)}") from None
+            yield f"http://127.0.0.1:{port}"
+        finally:
             stop(process)
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"{server} did not start {target}:\n{err[-4000:]}") from None
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+
+
+def tail(log: IO[bytes], size: int = 4000) -> str:
+    """The end of a process's log file (for an error message)."""
+    log.seek(0)
+    return log.read().decode(errors="replace")[-size:]
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -163,5 +177,3 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout)
-    if process.stderr is not None:
-        process.stderr.close()

@@ -103,22 +103,34 @@ $("#join").addEventListener("submit", (event) => {
   const url = `${scheme}://${location.host}/chat/${encodeURIComponent(room)}` +
     `?user=${encodeURIComponent(user)}` + (token ? `&token=${encodeURIComponent(token)}` : "");
   $("#chat-log").replaceChildren();
-  socket = new WebSocket(url);
-  socket.addEventListener("open", () => {
-    $("#chat-status").textContent = `Connected to ${room} as ${user}.`;
+  const connected = `Connected to ${room} as ${user}.`;
+  const ws = new WebSocket(url);
+  socket = ws;
+  // Events of a socket replaced by a later join must not touch the page any more.
+  ws.addEventListener("open", () => {
+    if (socket !== ws) return;
+    $("#chat-status").textContent = connected;
     $("#say").hidden = false;
   });
-  socket.addEventListener("close", () => {
+  ws.addEventListener("close", () => {
+    if (socket !== ws) return;
     $("#chat-status").textContent = "Not connected.";
     $("#say").hidden = true;
   });
-  socket.addEventListener("message", (message) => {
+  let typingTimer = 0;
+  ws.addEventListener("message", (message) => {
+    if (socket !== ws) return;
     const data = JSON.parse(message.data);
     if (data.type === "chat") chatLine(`${data.user}: ${data.message}`, false);
     else if (data.type === "user_joined") chatLine(`${data.user} joined (${data.user_count} here)`, true);
     else if (data.type === "user_left") chatLine(`${data.user} left (${data.user_count} here)`, true);
-    else if (data.type === "typing") $("#chat-status").textContent = `${data.user} is typing…`;
-    else if (data.error) chatLine(`error: ${data.error}`, true);
+    else if (data.type === "typing") {
+      $("#chat-status").textContent = `${data.user} is typing…`;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => {
+        if (socket === ws) $("#chat-status").textContent = connected;
+      }, 3000);
+    } else if (data.error) chatLine(`error: ${data.error}`, true);
   });
 });
 
@@ -144,7 +156,12 @@ $("#chat-message").addEventListener("input", () => {
 function watchFeed() {
   // EventSource reconnects by itself and sends Last-Event-ID, so no change is missed.
   const feed = new EventSource("/feed");
-  feed.addEventListener("open", () => { $("#feed-status").textContent = "Live."; });
+  // Load the list once the feed is open (and again after each reconnect): from then on no
+  // change can slip between the snapshot and the stream.
+  feed.addEventListener("open", () => {
+    $("#feed-status").textContent = "Live.";
+    loadTasks();
+  });
   feed.addEventListener("error", () => { $("#feed-status").textContent = "Reconnecting…"; });
   // The server no longer has every change this page missed: start again from the API.
   feed.addEventListener("reset", () => loadTasks());
@@ -161,5 +178,4 @@ function watchFeed() {
   }
 }
 
-loadTasks();
 watchFeed();

@@ -105,7 +105,9 @@ class JWTAuthMiddleware:
         try:
             import jwt
         except ImportError as exc:  # the 'jwt' extra
-            raise ImportError("JWTAuthMiddleware needs PyJWT: pip install 'aaf[jwt]'") from exc
+            raise ImportError(
+                "JWTAuthMiddleware needs PyJWT: pip install 'pyjwt[crypto]' (aaf's 'jwt' extra)"
+            ) from exc
         self.app = app
         self.algorithms = list(algorithms)
         if not self.algorithms or any(a.lower() == "none" for a in self.algorithms):

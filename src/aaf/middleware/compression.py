@@ -145,7 +145,7 @@ class CompressionMiddleware:
         for coding in self.encodings:
             if coding not in available:
                 package = {"br": "brotli", "zstd": "zstandard"}.get(coding)
-                hint = f"install {package} (pip install 'aaf[compression]')" if package else ""
+                hint = f"install {package} (aaf's 'compression' extra)" if package else ""
                 raise ValueError(
                     f"compression encoding {coding!r} is not available; "
                     f"use {', '.join(available)}{' or ' + hint if hint else ''}"
