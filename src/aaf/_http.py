@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -19,6 +20,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # APPSEC: CR, LF and NUL are what header injection needs; other controls except TAB are refused
 # too because no server or client treats them consistently.
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# APPSEC: what a Host header may look like before it is used: a name or IPv4 (one character
+# class, no nesting), or a bracketed IPv6 literal, then an optional port. Anything else (/, ?,
+# #, @, \, spaces, controls) is not a plain host.
+_PLAIN_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[([0-9A-Fa-f:.]{2,45})\])(?::([0-9]{1,5}))?")
 
 
 class HeaderError(ValueError):
@@ -36,6 +41,24 @@ def phrase(status: int) -> str:
 
 def is_token(value: str) -> bool:
     return _TOKEN.fullmatch(value) is not None
+
+
+def is_plain_host(value: str) -> bool:
+    """Whether a Host header value is a plain ``host[:port]`` that URL parsers accept back."""
+    match = _PLAIN_HOST.fullmatch(value)
+    if match is None:
+        return False
+    ipv6, port = match.groups()
+    # APPSEC: a port past 65535 or a bracketed non-address would make url.port or a re-parse
+    # of str(url) raise ValueError (a 500) in application code.
+    if port is not None and int(port) > 65535:
+        return False
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return False
+    return True
 
 
 def check_header_value(name: str, value: str) -> str:

@@ -29,6 +29,8 @@ import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from .._http import is_plain_host
+
 if TYPE_CHECKING:
     from .._types import ASGIApp, Receive, Scope, Send
 
@@ -39,8 +41,6 @@ HeaderFamily: TypeAlias = Literal["x-forwarded", "forwarded"]
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
-# The same shape conn.url accepts for a Host header: a name or IPv4, or [IPv6], then a port.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 _FAMILIES: dict[str, frozenset[bytes]] = {
     "x-forwarded": frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")),
     "forwarded": frozenset((b"forwarded",)),
@@ -209,7 +209,8 @@ class ProxyHeadersMiddleware:
         scheme = _SCHEMES.get(proto)
         if scheme is not None:
             scope["scheme"] = _WS_SCHEMES[scheme] if scope["type"] == "websocket" else scheme
-        if host and _VALID_HOST.fullmatch(host):
+        # The same check conn.url makes on a Host header: a plain host[:port].
+        if host and is_plain_host(host):
             scope["headers"] = [
                 *((k, v) for k, v in scope["headers"] if k != b"host"),
                 (b"host", host.encode("latin-1")),
