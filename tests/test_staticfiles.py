@@ -234,6 +234,23 @@ async def test_redirect_location_cannot_leave_the_site(site: Path) -> None:
     assert recorder.headers[b"location"] == b"/evil.com/"
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"a=\x7f", b"/static/sub/?a=%7F"),
+        (b"a=\x01&b=\r\n", b"/static/sub/?a=%01&b=%0D%0A"),
+        (b"q=caf\xc3\xa9 x", b"/static/sub/?q=caf%C3%A9%20x"),
+        (b"a=%41&b=/c?d", b"/static/sub/?a=%41&b=/c?d"),
+    ],
+)
+async def test_redirect_query_is_percent_encoded(site: Path, query: bytes, expected: bytes) -> None:
+    # The same encoding as the app's trailing-slash redirect: a control byte in the query
+    # cannot break the Location header (it used to be a 500).
+    recorder = await fetch(mounted(site, html=True), "/static/sub", query=query)
+    assert recorder.status == 307
+    assert recorder.headers[b"location"] == expected
+
+
 def test_html_mode_404_page(site: Path) -> None:
     with TestClient(mounted(site, html=True)) as client:
         assert client.get("/static/nope").text == "Not Found"  # no 404.html yet

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TypeAlias
+from urllib.parse import quote_from_bytes
 
 from ._types import RawHeaders
 
@@ -41,6 +42,20 @@ def phrase(status: int) -> str:
 
 def is_token(value: str) -> bool:
     return _TOKEN.fullmatch(value) is not None
+
+
+# What a query may carry as it is; everything else (controls, spaces, non-ASCII) is escaped.
+QUERY_SAFE = "&=%+;:/?@!$'()*,~"
+
+
+def encode_query(raw: bytes) -> str:
+    """A raw query string as URL text (for ``conn.url`` and ``Location`` headers).
+
+    Bytes a query may not carry raw are percent-encoded as they are (a non-ASCII byte is not
+    re-encoded as UTF-8); existing escapes and separators are kept.
+    """
+    # APPSEC: a hostile query (CR, LF, DEL, NUL...) can then never break a header (or be a 500).
+    return quote_from_bytes(raw, safe=QUERY_SAFE)
 
 
 def is_plain_host(value: str) -> bool:

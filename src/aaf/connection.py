@@ -12,11 +12,11 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes
 
 from . import _json
 from ._disconnect import DisconnectWatcher
-from ._http import encode_header, is_plain_host, status_has_no_body
+from ._http import encode_header, encode_query, is_plain_host, status_has_no_body
 from .background import BackgroundTask, run_tasks
 from .cookies import CookieOptions, build_set_cookie, parse_cookie_header
 from .datastructures import URL, Address, Headers, QueryParams
@@ -248,10 +248,10 @@ class Connection(WebSocketMixin):
                 netloc = "localhost"
         raw_path = scope.get("raw_path")
         if raw_path:
-            path = quote(raw_path.decode("latin-1"), safe=_PATH_SAFE)
+            path = quote_from_bytes(raw_path, safe=_PATH_SAFE)
         else:
             path = quote(self.full_path, safe="/")
-        query = quote(scope.get("query_string", b"").decode("latin-1"), safe="&=%+;:/?@!$'()*,~")
+        query = encode_query(scope.get("query_string", b""))
         return URL.build(scheme=scheme, netloc=netloc, path=path, query=query)
 
     @property

@@ -16,7 +16,7 @@ import stat
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ._http import check_header_value
+from ._http import encode_query
 from .files import DEFAULT_CHUNK_SIZE, FileResponse
 from .response import PlainTextResponse, RedirectResponse
 
@@ -118,7 +118,9 @@ class StaticFiles:
             location = quote(full, safe=_PATH_SAFE) + "/"
             query = scope.get("query_string", b"")
             if query:
-                location += "?" + check_header_value("location", query.decode("latin-1"))
+                # The same encoding as the app's trailing-slash redirect: a control byte in
+                # the query cannot break the Location header.
+                location += "?" + encode_query(query)
             await RedirectResponse(location, 307)(scope, receive, send)
         elif found.stat is not None:
             response = FileResponse(
