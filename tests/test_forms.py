@@ -250,12 +250,31 @@ async def test_quoted_escapes_in_names() -> None:
         (b'Content-Disposition: form-data; name="a\x01"\r\n\r\nx', b"control characters"),
         (b'Content-Disposition: form-data; name="a"; filename="x\x00.txt"\r\n\r\nx', b"control"),
         (b"Bad Header Name: x\r\n\r\nx", b"malformed multipart"),
+        # Control characters in any part header value: they would reach upload.content_type
+        # and upload.headers, and break (a 500) whatever echoes them into a response header.
+        (
+            b'Content-Disposition: form-data; name="f"; filename="a.txt"\r\n'
+            b"Content-Type: text/plain\x1b[31m\r\n\r\nx",
+            b"control characters",
+        ),
+        (b'Content-Disposition: form-data; name="a"\r\nX-Note: a\x7fb\r\n\r\nx', b"control"),
+        (b'Content-Disposition: form-data; name="a"\r\nX-Note: a\x0bb\r\n\r\nx', b"control"),
     ],
 )
 async def test_bad_part_headers_are_400(raw: bytes, reason: bytes) -> None:
     feeder = await post(FormApp().app, "/form", [multipart([raw])], multipart_headers())
     assert feeder.status == 400
     assert reason in feeder.body
+
+
+async def test_tabs_and_latin1_in_part_header_values_are_fine() -> None:
+    raw = (
+        b'Content-Disposition: form-data; name="f";\tfilename="caf\xc3\xa9.txt"\r\n'
+        b"Content-Type: text/plain;\tcharset=utf-8\r\n\r\nx"
+    )
+    feeder = await post(FormApp().app, "/form", [multipart([raw])], multipart_headers())
+    assert feeder.status == 200
+    assert result(feeder)["f"][0]["content_type"] == "text/plain;\tcharset=utf-8"
 
 
 async def test_field_values_with_invalid_utf8_are_replaced() -> None:

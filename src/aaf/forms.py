@@ -46,6 +46,8 @@ MULTIPART = "multipart/form-data"
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 _MAX_BOUNDARY = 70
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Controls other than TAB, the ones a header value may not carry (as in _http.check_header_value).
+_HEADER_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # os.open flags for save_to: never follow a symlink planted at the target name.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -400,7 +402,12 @@ class _MultipartReader:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.headers.append((bytes(self.header_name).lower(), bytes(self.header_value).strip()))
+        value = bytes(self.header_value).strip()
+        # APPSEC: a control character would reach upload.content_type / upload.headers and
+        # break (as a 500) whatever echoes them into a response header or a log line.
+        if _HEADER_CONTROL.search(value) is not None:
+            raise HTTPError(400, "a multipart part header has control characters in its value")
+        self.headers.append((bytes(self.header_name).lower(), value))
         self.header_name = bytearray()
         self.header_value = bytearray()
 
