@@ -250,6 +250,8 @@ async def test_quoted_escapes_in_names() -> None:
         (b'Content-Disposition: form-data; name="a\x01"\r\n\r\nx', b"control characters"),
         (b'Content-Disposition: form-data; name="a"; filename="x\x00.txt"\r\n\r\nx', b"control"),
         (b"Bad Header Name: x\r\n\r\nx", b"malformed multipart"),
+        # A TAB may be in a header value, but not in a name or file name.
+        (b'Content-Disposition: form-data; name="a\tb"\r\n\r\nx', b"name or filename has"),
         # Control characters in any part header value: they would reach upload.content_type
         # and upload.headers, and break (a 500) whatever echoes them into a response header.
         (

@@ -279,6 +279,25 @@ def test_multipart_form_round_trip(
 
 
 @PROPERTY
+@given(
+    st.lists(st.sampled_from([b"%", b"+", b"4", b"1", b"a", b"F", b"g", b"\xff", b"%41"])).map(
+        b"".join
+    ),
+    st.integers(3, 12),
+)
+def test_percent_decoding_matches_the_standard_library(raw: bytes, window: int) -> None:
+    from unittest import mock
+
+    from aaf import forms
+
+    expected = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8", "replace")
+    assert forms._unquote(bytearray(raw)) == expected
+    # Small windows: escapes cut by a window edge must still decode.
+    with mock.patch.object(forms, "_UNQUOTE_WINDOW", window):
+        assert forms._unquote(bytearray(raw)) == expected
+
+
+@PROPERTY
 @given(st.binary(max_size=400), st.integers(1, 50))
 def test_multipart_parser_never_fails_unexpectedly(body: bytes, chunk: int) -> None:
     chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]

@@ -21,7 +21,6 @@ import tempfile
 from contextlib import aclosing
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeAlias
-from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, QuerystringParser
@@ -295,15 +294,37 @@ async def _parse_urlencoded(conn: Connection, limits: Limits) -> FormData:
 
 
 _UNQUOTE_WINDOW = 16 * 1024
+# APPSEC: a fixed-width pattern: each '%' is looked at once, whatever follows it.
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+# Every two-hex-digit spelling (either case) to its byte.
+_HEX_BYTE = {
+    (high + low).encode(): bytes([int(high + low, 16)])
+    for high in "0123456789abcdefABCDEF"
+    for low in "0123456789abcdefABCDEF"
+}
+
+
+def _percent_decode(raw: bytes) -> bytes:
+    """``urllib.parse.unquote_to_bytes`` for bytes, with no Python-level work per escape.
+
+    PERF: the standard library splits on every '%' and raises and catches a KeyError for each
+    one that starts no escape: ~0.3 s of event-loop CPU for a MiB of bare '%'. Here the split
+    (on real escapes only), the lookup of each escape and the join all run in C.
+    """
+    if b"%" not in raw:
+        return raw
+    parts = _ESCAPE.split(raw)  # text, hex digits, text, hex digits, ..., text
+    parts[1::2] = map(_HEX_BYTE.__getitem__, parts[1::2])
+    return b"".join(parts)
 
 
 def _unquote(data: bytearray) -> str:
     """Percent- and plus-decode one url-encoded name or value."""
     raw = bytes(data).replace(b"+", b" ")
     if len(raw) <= _UNQUOTE_WINDOW or b"%" not in raw:
-        return _decode(unquote_to_bytes(raw))
-    # APPSEC: unquote_to_bytes splits on every '%', so a value made of escapes briefly costs
-    # about 80 times its size; decoding window by window keeps that to one window.
+        return _decode(_percent_decode(raw))
+    # APPSEC: the split briefly holds two objects per escape, about 60 times the size of a
+    # value made of escapes; decoding window by window keeps that to one window.
     out = bytearray()
     start, end = 0, len(raw)
     while start < end:
@@ -312,7 +333,7 @@ def _unquote(data: bytearray) -> str:
         percent = raw.find(b"%", stop - 2, stop)
         if percent != -1 and stop < end:
             stop = percent
-        out += unquote_to_bytes(raw[start:stop])
+        out += _percent_decode(raw[start:stop])
         start = stop
     return _decode(out)
 
