@@ -383,6 +383,59 @@ async def test_save_to_refuses_names_that_are_not_plain(tmp_path: Path, name: st
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["inner"]  # noqa: ASYNC240
 
 
+@pytest.mark.parametrize(
+    ("filename", "reason"),
+    [
+        (".htaccess", "starts with '.'"),
+        (".env", "starts with '.'"),
+        ("a:b.txt", "':'"),
+        ("report.txt:stream", "':'"),
+        ("CON", "device name"),
+        ("con.txt", "device name"),
+        ("Nul.tar.gz", "device name"),
+        ("aux", "device name"),
+        ("PRN.log", "device name"),
+        ("COM1", "device name"),
+        ("lpt9.txt", "device name"),
+        ("COM\u00b9.txt", "device name"),
+        ("CON .txt", "device name"),
+        ("a.txt.", "ends with a dot or a space"),
+        ("a.txt ", "ends with a dot or a space"),
+        ("evil. . ", "ends with a dot or a space"),
+    ],
+)
+async def test_save_to_refuses_client_names_that_are_risky(
+    tmp_path: Path, filename: str, reason: str
+) -> None:
+    # APPSEC: a client's name could plant .htaccess in a served directory, or name a device,
+    # a stream or a different file on Windows; the caller's own name= is its choice.
+    upload = UploadFile("f", filename)
+    upload.write_chunk(b"x")
+    with pytest.raises(UnsafeFilenameError, match=reason) as info:
+        await upload.save_to(tmp_path)
+    assert info.value.status_code == 400
+    assert "pass name=" in info.value.detail
+    assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - test check
+    saved = await upload.save_to(tmp_path, name="chosen" + filename.strip(". :"))
+    assert saved.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["console.txt", "COM10.txt", "CONx", "LPT", "a.b.txt", "a b.txt", "com0x", "x.y"],
+)
+async def test_save_to_keeps_ordinary_client_names(tmp_path: Path, filename: str) -> None:
+    upload = UploadFile("f", filename)
+    upload.write_chunk(b"x")
+    assert (await upload.save_to(tmp_path)).name == filename
+
+
+async def test_save_to_with_an_explicit_name_allows_dotfiles(tmp_path: Path) -> None:
+    upload = UploadFile("f", ".htaccess")
+    upload.write_chunk(b"x")
+    assert (await upload.save_to(tmp_path, ".hidden")).name == ".hidden"
+
+
 async def test_save_to_without_a_filename_needs_a_name(tmp_path: Path) -> None:
     upload = UploadFile("f", None)
     with pytest.raises(UnsafeFilenameError, match="pass name="):

@@ -161,10 +161,16 @@ class UploadFile:
 
         ``name`` must be a plain file name: no path separators, not ``.``/``..``, no control
         characters, at most 255 bytes (:class:`UnsafeFilenameError`, a 400, otherwise). The
-        file is created inside ``directory`` and never through a symlink; an existing file is
-        kept unless ``overwrite=True`` (409 otherwise).
+        client's ``filename`` (used when ``name`` is not given) must also not be a hidden file
+        (``.htaccess``), contain ``:``, be a Windows device name (``CON``, ``nul.txt``...) or
+        end with a dot or a space; pass ``name=`` to choose the name yourself. The file is
+        created inside ``directory`` and never through a symlink; an existing file is kept
+        unless ``overwrite=True`` (409 otherwise).
         """
-        target_name = _check_plain_name(self.filename if name is None else name)
+        if name is None:
+            target_name = _check_client_name(_check_plain_name(self.filename))
+        else:
+            target_name = _check_plain_name(name)
         return await asyncio.to_thread(self._save, Path(directory), target_name, overwrite)
 
     def _save(self, directory: Path, name: str, overwrite: bool) -> Path:
@@ -207,6 +213,38 @@ def _check_plain_name(name: str | None) -> str:
         )
     if len(name.encode("utf-8", "surrogateescape")) > 255:
         raise UnsafeFilenameError("the file name is longer than 255 bytes")
+    return name
+
+
+# Names Windows gives to devices, whatever the extension (CON.txt is the console too).
+_WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [
+        f"{port}{n}"
+        for port in ("COM", "LPT")
+        for n in [*"0123456789", "\u00b9", "\u00b2", "\u00b3"]
+    ]
+)
+
+
+def _check_client_name(name: str) -> str:
+    """Refuse client file names that are plain but still risky to write as they are."""
+    # APPSEC: a hidden name can be server configuration (.htaccess, .user.ini) in a served
+    # directory; ':' is a drive or an NTFS stream, device names open devices, and trailing dots
+    # or spaces are dropped by Windows (so "a.php." becomes "a.php").
+    reason = None
+    if name.startswith("."):
+        reason = "starts with '.' (a hidden file such as .htaccess)"
+    elif ":" in name:
+        reason = "contains ':' (a drive or an NTFS stream on Windows)"
+    elif name.partition(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        reason = "is a Windows device name"
+    elif name[-1] in ". ":
+        reason = "ends with a dot or a space (which Windows drops)"
+    if reason is not None:
+        raise UnsafeFilenameError(
+            f"the upload's file name {name!r} {reason}; pass name=... to save_to to choose one"
+        )
     return name
 
 
