@@ -70,14 +70,21 @@ def _key_kind(algorithm: str) -> str:
     return kind or f"a key for {algorithm}"
 
 
-def _copy_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of decoded JSON claims that shares no dict or list with the original."""
-    # PERF: claims are mostly flat strings and numbers; only containers are copied deeply.
+def _copy_claims(claims: Mapping[str, Any], nested: bool = True) -> dict[str, Any]:
+    """A copy of decoded JSON claims that shares no dict or list with the original.
+
+    ``nested=False`` says no claim is a dict or a list (a shallow copy is then enough).
+    """
     copy = dict(claims)
-    for name, value in copy.items():
-        if type(value) is dict or type(value) is list:
-            copy[name] = _copy_json(value)
+    if nested:
+        for name, value in copy.items():
+            if type(value) is dict or type(value) is list:
+                copy[name] = _copy_json(value)
     return copy
+
+
+def _is_nested(claims: Mapping[str, Any]) -> bool:
+    return any(type(value) is dict or type(value) is list for value in claims.values())
 
 
 def _copy_json(value: Any) -> Any:
@@ -158,7 +165,8 @@ class JWTAuthMiddleware:
         # with many requests. Verified tokens are remembered (bounded, oldest out first) and
         # only their expiry is checked again; every other claim is fixed by the signature.
         self.cache_size = cache_size
-        self._verified: dict[str, tuple[AuthUser, int | None]] = {}
+        # token -> (user, its expiry, whether its claims hold dicts or lists)
+        self._verified: dict[str, tuple[AuthUser, int | None, bool]] = {}
         self._decode = jwt.decode
         # Every PyJWT error, not only InvalidTokenError: InvalidKeyError and the like come from
         # what the token's header asks for, so they are the client's fault (401), not a 500.
@@ -182,10 +190,11 @@ class JWTAuthMiddleware:
         """
         cached = self._verified.get(token)
         if cached is not None:
-            user, expires = cached
+            user, expires, nested = cached
             # The same test PyJWT applies: valid while exp > now - leeway.
             if expires is None or expires > _now() - self.leeway:
-                return AuthUser(user.subject, user.scopes, _copy_claims(user.claims))
+                # PERF: flat claims (strings and numbers, the usual) only need a shallow copy.
+                return AuthUser(user.subject, user.scopes, _copy_claims(user.claims, nested))
             del self._verified[token]
             return "the token has expired"
         try:
@@ -214,7 +223,7 @@ class JWTAuthMiddleware:
             # PyJWT checked that exp, when present, is an integer.
             expires = int(claims["exp"]) if "exp" in claims else None
             remembered = AuthUser(user.subject, user.scopes, _copy_claims(claims))
-            self._verified[token] = (remembered, expires)
+            self._verified[token] = (remembered, expires, _is_nested(claims))
         return user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
