@@ -175,17 +175,17 @@ class ProxyHeadersMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             names = self.names
-            found: dict[bytes, bytes] = {}
+            found: dict[bytes, list[bytes]] = {}
             # PERF: nothing to look at (the usual direct request) costs one header scan.
             for name, value in scope["headers"]:
                 if name in names:
-                    previous = found.get(name)
-                    # Repeated lines are one list (RFC 9110 5.3): the proxy's is the last.
-                    found[name] = value if previous is None else previous + b"," + value
+                    found.setdefault(name, []).append(value)
             if found:
                 client = scope.get("client")
                 if self.trusted(client[0] if client else None):
-                    scope = self.apply(scope, found)
+                    # Repeated lines are one list (RFC 9110 5.3): the proxy's line is the last.
+                    joined = {name: b",".join(lines) for name, lines in found.items()}
+                    scope = self.apply(scope, joined)
         await self.app(scope, receive, send)
 
     def apply(self, scope: Scope, found: dict[bytes, bytes]) -> Scope:
