@@ -80,7 +80,7 @@ class WSGIApp:
 
 
 async def _send_too_large(send: Send) -> None:
-    await send({"type": "http.response.start", "status": 413, "headers": _TOO_LARGE_HEADERS})
+    await send({"type": "http.response.start", "status": 413, "headers": list(_TOO_LARGE_HEADERS)})
     await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
