@@ -115,6 +115,13 @@ def test_url_never_takes_path_or_query_from_the_host_header(
     assert str(conn.url) == expected
 
 
+def test_url_percent_encodes_raw_bytes_as_they_are() -> None:
+    scope = http_scope("/caf\u00e9", headers=[], query=b"q=caf\xc3\xa9 \x7f&r=%41")
+    scope["raw_path"] = b"/caf\xc3\xa9"  # a server passing a non-ASCII target unescaped
+    url = Connection(scope, noop_receive, noop_send).url
+    assert str(url) == "http://127.0.0.1:8000/caf%C3%A9?q=caf%C3%A9%20%7F&r=%41"
+
+
 def test_url_uses_server_address_defaults_and_root_path() -> None:
     scope = http_scope("/api/x y", headers=[], scheme="https", server=("10.0.0.1", 443))
     scope.pop("raw_path")

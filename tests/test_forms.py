@@ -250,12 +250,33 @@ async def test_quoted_escapes_in_names() -> None:
         (b'Content-Disposition: form-data; name="a\x01"\r\n\r\nx', b"control characters"),
         (b'Content-Disposition: form-data; name="a"; filename="x\x00.txt"\r\n\r\nx', b"control"),
         (b"Bad Header Name: x\r\n\r\nx", b"malformed multipart"),
+        # A TAB may be in a header value, but not in a name or file name.
+        (b'Content-Disposition: form-data; name="a\tb"\r\n\r\nx', b"name or filename has"),
+        # Control characters in any part header value: they would reach upload.content_type
+        # and upload.headers, and break (a 500) whatever echoes them into a response header.
+        (
+            b'Content-Disposition: form-data; name="f"; filename="a.txt"\r\n'
+            b"Content-Type: text/plain\x1b[31m\r\n\r\nx",
+            b"control characters",
+        ),
+        (b'Content-Disposition: form-data; name="a"\r\nX-Note: a\x7fb\r\n\r\nx', b"control"),
+        (b'Content-Disposition: form-data; name="a"\r\nX-Note: a\x0bb\r\n\r\nx', b"control"),
     ],
 )
 async def test_bad_part_headers_are_400(raw: bytes, reason: bytes) -> None:
     feeder = await post(FormApp().app, "/form", [multipart([raw])], multipart_headers())
     assert feeder.status == 400
     assert reason in feeder.body
+
+
+async def test_tabs_and_latin1_in_part_header_values_are_fine() -> None:
+    raw = (
+        b'Content-Disposition: form-data; name="f";\tfilename="caf\xc3\xa9.txt"\r\n'
+        b"Content-Type: text/plain;\tcharset=utf-8\r\n\r\nx"
+    )
+    feeder = await post(FormApp().app, "/form", [multipart([raw])], multipart_headers())
+    assert feeder.status == 200
+    assert result(feeder)["f"][0]["content_type"] == "text/plain;\tcharset=utf-8"
 
 
 async def test_field_values_with_invalid_utf8_are_replaced() -> None:
@@ -360,6 +381,59 @@ async def test_save_to_refuses_names_that_are_not_plain(tmp_path: Path, name: st
         await upload.save_to(inner, name)
     assert info.value.status_code == 400
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["inner"]  # noqa: ASYNC240
+
+
+@pytest.mark.parametrize(
+    ("filename", "reason"),
+    [
+        (".htaccess", "starts with '.'"),
+        (".env", "starts with '.'"),
+        ("a:b.txt", "':'"),
+        ("report.txt:stream", "':'"),
+        ("CON", "device name"),
+        ("con.txt", "device name"),
+        ("Nul.tar.gz", "device name"),
+        ("aux", "device name"),
+        ("PRN.log", "device name"),
+        ("COM1", "device name"),
+        ("lpt9.txt", "device name"),
+        ("COM\u00b9.txt", "device name"),
+        ("CON .txt", "device name"),
+        ("a.txt.", "ends with a dot or a space"),
+        ("a.txt ", "ends with a dot or a space"),
+        ("evil. . ", "ends with a dot or a space"),
+    ],
+)
+async def test_save_to_refuses_client_names_that_are_risky(
+    tmp_path: Path, filename: str, reason: str
+) -> None:
+    # APPSEC: a client's name could plant .htaccess in a served directory, or name a device,
+    # a stream or a different file on Windows; the caller's own name= is its choice.
+    upload = UploadFile("f", filename)
+    upload.write_chunk(b"x")
+    with pytest.raises(UnsafeFilenameError, match=reason) as info:
+        await upload.save_to(tmp_path)
+    assert info.value.status_code == 400
+    assert "pass name=" in info.value.detail
+    assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - test check
+    saved = await upload.save_to(tmp_path, name="chosen" + filename.strip(". :"))
+    assert saved.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["console.txt", "COM10.txt", "CONx", "LPT", "a.b.txt", "a b.txt", "com0x", "x.y"],
+)
+async def test_save_to_keeps_ordinary_client_names(tmp_path: Path, filename: str) -> None:
+    upload = UploadFile("f", filename)
+    upload.write_chunk(b"x")
+    assert (await upload.save_to(tmp_path)).name == filename
+
+
+async def test_save_to_with_an_explicit_name_allows_dotfiles(tmp_path: Path) -> None:
+    upload = UploadFile("f", ".htaccess")
+    upload.write_chunk(b"x")
+    assert (await upload.save_to(tmp_path, ".hidden")).name == ".hidden"
 
 
 async def test_save_to_without_a_filename_needs_a_name(tmp_path: Path) -> None:

@@ -175,11 +175,104 @@ def test_subject_must_be_a_string() -> None:
         ({"algorithms": []}, "explicit signing algorithms"),
         ({"algorithms": ["HS256", "none"]}, "'none' would accept unsigned tokens"),
         ({"realm": 'a"b'}, "realm may not contain quotes"),
+        ({"algorithms": ["HS256", "XS256"]}, "unknown algorithm 'XS256'"),
+        # One key verifies one kind of algorithm; an HMAC secret that is also a public key
+        # is the classic algorithm-confusion attack.
+        ({"algorithms": ["RS256", "HS256"]}, "an HMAC secret.*RSA"),
+        ({"algorithms": ["HS512", "EdDSA"]}, "one kind"),
+        ({"algorithms": ["ES256", "PS256"]}, "one kind"),
+        ({"algorithms": ["RS256"]}, "the key does not fit RS256"),
     ],
 )
 def test_bad_configuration_is_refused(options: dict[str, Any], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         JWTAuthMiddleware(auth_app()[0], key=KEY, **options)
+
+
+def rsa_public_pem() -> tuple[Any, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, pem
+
+
+def test_an_hmac_token_signed_with_the_public_key_is_refused_at_startup() -> None:
+    private, pem = rsa_public_pem()
+    # PyJWT would raise InvalidKeyError on every HS256 token (a 500); refused when built.
+    with pytest.raises(ValueError, match="list algorithms of one kind"):
+        auth_app(key=pem, algorithms=["RS256", "HS256"])
+    app, _ = auth_app(key=pem, algorithms=["RS256", "PS256"])
+    signed = jwt.encode({"sub": "rsa", "exp": int(time.time()) + 60}, private, algorithm="PS256")
+    forged = hs256_with_raw_key({"sub": "admin", "exp": int(time.time()) + 60}, pem)
+    with TestClient(app) as client:
+        assert client.get("/me", headers=bearer(signed)).json()["user"] == "rsa"
+        assert client.get("/me", headers=bearer(forged)).status_code == 401
+
+
+def hs256_with_raw_key(claims: dict[str, Any], key: bytes) -> str:
+    """An HS256 token signed with any bytes (PyJWT refuses a PEM key as an HMAC secret)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = part(b'{"alg":"HS256","typ":"JWT"}') + "." + part(json.dumps(claims).encode())
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + part(signature)
+
+
+async def test_every_pyjwt_error_is_an_invalid_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_decode(*args: Any, **kwargs: Any) -> Any:
+        raise jwt.InvalidKeyError("the key does not fit")  # not an InvalidTokenError
+
+    monkeypatch.setattr(jwt, "decode", failing_decode)  # read when the middleware is built
+    app, calls = auth_app()
+    with TestClient(app) as client:
+        response = client.get("/me", headers=bearer(token()))
+    assert response.status_code == 401
+    assert response.json() == {"error": "the token is invalid"}
+    assert calls == []
+    inner, sent = await ws_call(ws_scope([(b"authorization", b"Bearer " + token().encode())]))
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "the token is invalid"}]
+    assert inner.scopes == []
+
+
+def test_claims_changed_by_a_handler_do_not_reach_the_next_request() -> None:
+    router = Router()
+    seen: list[dict[str, Any]] = []
+
+    @router.get("/claims")
+    async def claims(conn: Connection) -> dict[str, Any]:
+        assert conn.user is not None
+        seen.append(json_copy(conn.user.claims))
+        conn.user.claims["role"] = "admin"  # type: ignore[index]
+        conn.user.claims["groups"].append("admins")
+        conn.user.claims["profile"]["level"] = 99
+        return {"ok": True}
+
+    app = aaf([router], middleware=[Middleware(JWTAuthMiddleware, key=KEY)])
+    value = token(groups=["staff"], profile={"level": 1, "tags": ["a"]})
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/claims", headers=bearer(value)).status_code == 200
+    first = seen[0]
+    assert first["groups"] == ["staff"]
+    assert first["profile"] == {"level": 1, "tags": ["a"]}
+    assert "role" not in first
+    assert seen == [first, first, first]
+
+
+def json_copy(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
 
 
 def test_missing_pyjwt_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,11 +303,12 @@ def test_a_verified_token_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None
     now = time.time()
     value = token(exp=int(now) + 60)
     first = middleware.authenticate(value)
-    assert middleware.authenticate(value) is first
+    assert isinstance(first, AuthUser)
+    assert middleware.authenticate(value) == first
     assert decoded == [value]
     # Only the expiry is checked again, with the same leeway as PyJWT.
     monkeypatch.setattr(auth, "_now", lambda: now + 64)
-    assert middleware.authenticate(value) is first
+    assert middleware.authenticate(value) == first
     monkeypatch.setattr(auth, "_now", lambda: now + 66)
     assert middleware.authenticate(value) == "the token has expired"
     assert value not in middleware._verified

@@ -142,6 +142,34 @@ def test_credentials_with_any_origin_is_refused_at_startup() -> None:
         cors_app(allow_origins=["*"], allow_credentials=True)
 
 
+@pytest.mark.parametrize(
+    "regex",
+    [
+        r".*",
+        r"https?://.*",
+        r"https://.+",
+        r"https://[^/]+",
+        r"null|https://app\.example",
+        r"[a-z:/.]+",
+    ],
+)
+def test_credentials_with_a_regex_matching_any_site_is_refused_at_startup(regex: str) -> None:
+    # APPSEC: a regex that lets in an origin nobody owns lets in every site, like "*".
+    with pytest.raises(ValueError, match="matches origins of any site"):
+        cors_app(allow_origin_regex=regex, allow_credentials=True)
+    cors_app(allow_origin_regex=regex)  # without credentials: the site's choice
+
+
+def test_credentials_with_a_narrow_regex_are_fine() -> None:
+    app, _ = cors_app(
+        allow_origin_regex=r"https://([a-z0-9-]+\.)?example\.com(:[0-9]+)?", allow_credentials=True
+    )
+    with TestClient(app) as client:
+        ok = client.get("/data", headers={"origin": "https://shop.example.com:8443"})
+    assert ok.headers["access-control-allow-origin"] == "https://shop.example.com:8443"
+    assert ok.headers["access-control-allow-credentials"] == "true"
+
+
 def test_origin_regex_matches_whole_origins_only() -> None:
     app, _ = cors_app(allow_origin_regex=r"https://[a-z0-9-]+\.example\.com")
     with TestClient(app) as client:

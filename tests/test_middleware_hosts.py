@@ -58,6 +58,20 @@ def test_allowed_hosts(host: str) -> None:
         "",
         "example.com:80:80",
         "[::1",
+        # Not a plain host[:port]: what follows the real host would end up in links built
+        # from the Host header (https://{host}/reset?...), even though the suffix matches.
+        "evil.com/.example.com",
+        "evil.com?.example.com",
+        "evil.com#.example.com",
+        "evil.com\\.example.com",
+        "evil.com .example.com",
+        "a@evil.com:.example.com",
+        "evil.com:80.example.com",
+        "[::1]@evil.com",
+        "[::1]evil.com",
+        "[::1]:99999",
+        "example.com:123456",
+        "[::g]",
     ],
 )
 def test_refused_hosts(host: str) -> None:

@@ -192,6 +192,26 @@ def test_cookie_attributes() -> None:
     assert header.endswith("; Max-Age=60; Path=/app; Domain=example.com; Secure; SameSite=Strict")
 
 
+def test_secure_follows_the_request_scheme_unless_given() -> None:
+    # secure=None (the default): Secure on https, so production over TLS needs no setting,
+    # while http://localhost still works during development.
+    with TestClient(session_app(), base_url="https://testserver") as client:
+        https = client.get("/set/a/b")
+        https_clear = client.get("/clear")
+    with TestClient(session_app()) as client:
+        http = client.get("/set/a/b")
+        http_clear = client.get("/clear")
+    assert https.headers["set-cookie"].endswith("; Path=/; Secure; HttpOnly; SameSite=Lax")
+    assert "Secure" in https_clear.headers["set-cookie"]
+    assert "Max-Age=0" in https_clear.headers["set-cookie"]
+    assert "Secure" not in http.headers["set-cookie"]
+    assert "Secure" not in http_clear.headers["set-cookie"]
+    with TestClient(session_app(secure=False), base_url="https://testserver") as client:
+        assert "Secure" not in client.get("/set/a/b").headers["set-cookie"]
+    with TestClient(session_app(secure=True)) as client:
+        assert "Secure" in client.get("/set/a/b").headers["set-cookie"]
+
+
 def test_the_session_cookie_is_found_among_others() -> None:
     app = session_app()
     value = session_cookie(fetch(app, "/set/user/ada"))

@@ -15,7 +15,7 @@ import os
 import string
 import uuid
 from typing import Any, Literal
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, unquote_to_bytes, urlencode
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -164,7 +164,9 @@ def test_url_never_takes_path_or_query_from_the_host(
         url.path, encoding="utf-8", errors="surrogateescape"
     )
     assert reparsed.query == url.query
-    assert unquote(url.path) == unquote(path.encode("utf-8").decode("latin-1"), "latin-1")
+    # Raw path bytes are percent-encoded as they are: decoding gives the request path back.
+    assert unquote(url.path) == unquote(path)
+    assert unquote_to_bytes(url.query) == unquote_to_bytes(query)
 
 
 # ---------------------------------------------------------------------------- cookies
@@ -274,6 +276,25 @@ def test_multipart_form_round_trip(
             }
         expected.setdefault(name, []).append(described)
     assert json.loads(feeder.body) == expected
+
+
+@PROPERTY
+@given(
+    st.lists(st.sampled_from([b"%", b"+", b"4", b"1", b"a", b"F", b"g", b"\xff", b"%41"])).map(
+        b"".join
+    ),
+    st.integers(3, 12),
+)
+def test_percent_decoding_matches_the_standard_library(raw: bytes, window: int) -> None:
+    from unittest import mock
+
+    from aaf import forms
+
+    expected = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8", "replace")
+    assert forms._unquote(bytearray(raw)) == expected
+    # Small windows: escapes cut by a window edge must still decode.
+    with mock.patch.object(forms, "_UNQUOTE_WINDOW", window):
+        assert forms._unquote(bytearray(raw)) == expected
 
 
 @PROPERTY

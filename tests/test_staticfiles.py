@@ -40,6 +40,14 @@ def site(tmp_path: Path) -> Path:
     (root / "link_out").symlink_to(tmp_path / "secret.txt")
     (root / "dir_out").symlink_to(outside)
     (root / "link_in").symlink_to(root / "a.txt")
+    # Hidden files and directories: never served unless allow_dotfiles=True.
+    (root / ".env").write_text("SECRET=1")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[remote] SECRET")
+    (root / ".git" / "index.html").write_text("SECRET index")
+    (root / "sub" / ".htpasswd").write_text("admin:SECRET")
+    (root / "env_link").symlink_to(root / ".env")  # a plain name leading to a hidden file
+    (root / "git_link").symlink_to(root / ".git")
     return root
 
 
@@ -143,6 +151,13 @@ TRAVERSALS = [
     "/static/dir_out/x.txt",
     "/static/" + "a/" * 70 + "x",
     "/static/" + "a" * 5000,
+    "/static/.env",
+    "/static/.git/config",
+    "/static/.git/",
+    "/static/.git",
+    "/static/sub/.htpasswd",
+    "/static/env_link",
+    "/static/git_link/config",
 ]
 
 
@@ -164,6 +179,17 @@ async def test_every_refusal_is_the_same_404_page_in_html_mode(site: Path, path:
     assert baseline.status == 404
     assert baseline.body == b"<h1>lost</h1>"
     assert summary(refused) == summary(baseline)
+
+
+def test_dotfiles_only_when_allowed(site: Path) -> None:
+    with TestClient(mounted(site, allow_dotfiles=True, html=True)) as client:
+        assert client.get("/static/.env").text == "SECRET=1"
+        assert client.get("/static/.git/config").text == "[remote] SECRET"
+        assert client.get("/static/.git/").text == "SECRET index"
+        assert client.get("/static/env_link").text == "SECRET=1"
+    with TestClient(mounted(site)) as client:
+        assert client.get("/static/a.txt").text == "file a"
+        assert client.get("/static/.env").status_code == 404
 
 
 async def test_absolute_paths_stay_under_the_root(site: Path, tmp_path: Path) -> None:
@@ -232,6 +258,23 @@ async def test_redirect_location_cannot_leave_the_site(site: Path) -> None:
     recorder = await call(app, http_scope("//evil.com"))
     assert recorder.status == 307
     assert recorder.headers[b"location"] == b"/evil.com/"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"a=\x7f", b"/static/sub/?a=%7F"),
+        (b"a=\x01&b=\r\n", b"/static/sub/?a=%01&b=%0D%0A"),
+        (b"q=caf\xc3\xa9 x", b"/static/sub/?q=caf%C3%A9%20x"),
+        (b"a=%41&b=/c?d", b"/static/sub/?a=%41&b=/c?d"),
+    ],
+)
+async def test_redirect_query_is_percent_encoded(site: Path, query: bytes, expected: bytes) -> None:
+    # The same encoding as the app's trailing-slash redirect: a control byte in the query
+    # cannot break the Location header (it used to be a 500).
+    recorder = await fetch(mounted(site, html=True), "/static/sub", query=query)
+    assert recorder.status == 307
+    assert recorder.headers[b"location"] == expected
 
 
 def test_html_mode_404_page(site: Path) -> None:

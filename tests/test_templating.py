@@ -163,6 +163,21 @@ def test_a_ready_environment(tmp_path: Path) -> None:
         Templates()
 
 
+def test_a_ready_environment_without_autoescape_is_refused() -> None:
+    # APPSEC: Jinja2's own default is autoescape=False; rendering unescaped HTML silently
+    # would contradict "autoescaping is on".
+    loader = jinja2.DictLoader({"a.html": "{{ x }}"})
+    unescaped = (
+        jinja2.Environment(loader=loader),  # noqa: S701 - the unsafe default, on purpose
+        jinja2.Environment(autoescape=False),  # noqa: S701 - refused, which is the point
+    )
+    for plain in unescaped:
+        with pytest.raises(ValueError, match=r"autoescape=True.*select_autoescape\(\)"):
+            Templates(env=plain)
+    by_extension = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape())
+    assert Templates(env=by_extension).render("a.html", x="<b>") == "&lt;b&gt;"
+
+
 def test_missing_jinja2_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jinja2", None)
     with pytest.raises(ImportError, match=r"pip install jinja2"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from aaf import Connection, Router, aaf
 from aaf.testing import TestClient
 from aaf.wsgi import WSGIApp
-from tests.conftest import call, http_scope
+from tests.conftest import Message, call, http_scope
 
 
 def tiny_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -83,33 +84,79 @@ async def test_a_declared_body_over_the_limit_is_413_before_the_wsgi_app() -> No
     assert seen == []
 
 
-async def test_a_streamed_body_over_the_limit_is_cut_short() -> None:
+async def test_a_streamed_body_over_the_limit_is_413_and_reading_stops() -> None:
+    # APPSEC: the WSGI app sees the body end early (it cannot be told otherwise), so whatever
+    # it answers is dropped: a cut body must never pass for a complete one.
     chunks = [
         {"type": "http.request", "body": b"12345", "more_body": True},
         {"type": "http.request", "body": b"67890", "more_body": True},
         {"type": "http.request", "body": b"abcde", "more_body": False},
     ]
-    scope = http_scope("/legacy/up", "POST")
-    recorder = await call(mounted(tiny_wsgi, max_body_size=8), scope, chunks)
-    assert recorder.body.endswith(b"body=12345")
+    scope = http_scope("/legacy/up", "POST", headers=[(b"transfer-encoding", b"chunked")])
+    recorder = await call(mounted(tiny_wsgi, max_body_size=8), scope, list(chunks))
+    assert recorder.status == 413
+    assert recorder.body == b"Request body too large"
+    assert [m["type"] for m in recorder.sent] == ["http.response.start", "http.response.body"]
+    assert recorder.received == 2  # the third chunk is never read
     unlimited = await call(mounted(tiny_wsgi, max_body_size=None), scope, list(chunks))
     assert unlimited.body.endswith(b"body=1234567890abcde")
+    exact = await call(mounted(tiny_wsgi, max_body_size=15), scope, list(chunks))
+    assert exact.body.endswith(b"body=1234567890abcde")
     odd_length = http_scope("/legacy/up", "POST", headers=[(b"content-length", b"+5")])
     assert (await call(mounted(tiny_wsgi), odd_length, list(chunks))).status == 201
+    too_long = await call(mounted(tiny_wsgi, max_body_size=8), odd_length, list(chunks))
+    assert too_long.status == 413
 
 
-async def test_the_capped_receive_stays_ended() -> None:
-    from aaf.wsgi import _capped
+async def test_a_body_over_the_limit_after_the_response_started_aborts_it() -> None:
+    def early(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"started ")
+        body = environ["wsgi.input"].read()
+        return [b"got %d bytes" % len(body)]
+
+    sent: list[dict[str, Any]] = []
+    started = asyncio.Event()
+    reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        await asyncio.wait_for(started.wait(), 10)  # only once the response is out
+        return {"type": "http.request", "body": b"x" * 20, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.start":
+            started.set()
+
+    scope = http_scope("/legacy/up", "POST", headers=[(b"transfer-encoding", b"chunked")])
+    await asyncio.wait_for(mounted(early, max_body_size=8)(scope, receive, send), 10)
+    # The start and what was written before the body was read; no more, and no final
+    # message: the server drops the connection and the client sees a cut response.
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1] == {"type": "http.response.body", "body": b"started ", "more_body": True}
+    assert reads == 1
+
+
+async def test_the_capped_body_stays_ended() -> None:
+    from aaf.wsgi import _BodyCap
 
     messages = [{"type": "http.request", "body": b"x" * 10, "more_body": True}]
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    capped = _capped(receive, 5)
-    assert await capped() == {"type": "http.disconnect"}
-    assert await capped() == {"type": "http.disconnect"}  # without reading any further
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    cap = _BodyCap(receive, send, 5)
+    assert await cap.receive() == {"type": "http.disconnect"}
+    assert await cap.receive() == {"type": "http.disconnect"}  # without reading any further
     assert messages == []
+    await cap.send({"type": "http.response.start", "status": 200, "headers": []})
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [413]
 
 
 async def test_websocket_scopes_are_closed() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TypeAlias
+from urllib.parse import quote_from_bytes
 
 from ._types import RawHeaders
 
@@ -19,6 +21,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # APPSEC: CR, LF and NUL are what header injection needs; other controls except TAB are refused
 # too because no server or client treats them consistently.
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# APPSEC: what a Host header may look like before it is used: a name or IPv4 (one character
+# class, no nesting), or a bracketed IPv6 literal, then an optional port. Anything else (/, ?,
+# #, @, \, spaces, controls) is not a plain host.
+_PLAIN_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[([0-9A-Fa-f:.]{2,45})\])(?::([0-9]{1,5}))?")
 
 
 class HeaderError(ValueError):
@@ -36,6 +42,38 @@ def phrase(status: int) -> str:
 
 def is_token(value: str) -> bool:
     return _TOKEN.fullmatch(value) is not None
+
+
+# What a query may carry as it is; everything else (controls, spaces, non-ASCII) is escaped.
+QUERY_SAFE = "&=%+;:/?@!$'()*,~"
+
+
+def encode_query(raw: bytes) -> str:
+    """A raw query string as URL text (for ``conn.url`` and ``Location`` headers).
+
+    Bytes a query may not carry raw are percent-encoded as they are (a non-ASCII byte is not
+    re-encoded as UTF-8); existing escapes and separators are kept.
+    """
+    # APPSEC: a hostile query (CR, LF, DEL, NUL...) can then never break a header (or be a 500).
+    return quote_from_bytes(raw, safe=QUERY_SAFE)
+
+
+def is_plain_host(value: str) -> bool:
+    """Whether a Host header value is a plain ``host[:port]`` that URL parsers accept back."""
+    match = _PLAIN_HOST.fullmatch(value)
+    if match is None:
+        return False
+    ipv6, port = match.groups()
+    # APPSEC: a port past 65535 or a bracketed non-address would make url.port or a re-parse
+    # of str(url) raise ValueError (a 500) in application code.
+    if port is not None and int(port) > 65535:
+        return False
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return False
+    return True
 
 
 def check_header_value(name: str, value: str) -> str:

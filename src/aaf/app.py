@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import _json
-from ._http import is_token
+from ._http import encode_query, is_token
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .background import BackgroundRunner
 from .connection import FINISHED, NOT_STARTED, STARTED, Connection
@@ -36,7 +36,6 @@ _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
 _BYTES = b"application/octet-stream"
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-_QUERY_SAFE = "&=%+;:/?@!$'()*,~"
 
 
 class Middleware:
@@ -65,9 +64,7 @@ def _redirect_location(root_path: str, path: str, query: bytes) -> str:
     # the leading run becomes one "/" and the rest is percent-encoded, so it stays a path.
     location = "/" + quote((root_path + path).lstrip("/\\"), safe=_PATH_SAFE)
     if query:
-        # APPSEC: percent-encode what a query may not carry raw (controls, spaces, non-ASCII),
-        # so a hostile query string cannot break the Location header (or cause a 500).
-        location += "?" + quote(query.decode("latin-1"), safe=_QUERY_SAFE)
+        location += "?" + encode_query(query)
     return location
 
 

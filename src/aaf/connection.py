@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import ipaddress
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes
 
 from . import _json
 from ._disconnect import DisconnectWatcher
-from ._http import encode_header, status_has_no_body
+from ._http import encode_header, encode_query, is_plain_host, status_has_no_body
 from .background import BackgroundTask, run_tasks
 from .cookies import CookieOptions, build_set_cookie, parse_cookie_header
 from .datastructures import URL, Address, Headers, QueryParams
@@ -63,30 +61,8 @@ _CONTENT_TYPE_BY_CHUNK = {
     str: b"text/plain; charset=utf-8",
     bytes: b"application/octet-stream",
 }
-# APPSEC: what a Host header may look like before conn.url uses it: a name or IPv4 (one
-# character class, no nesting), or a bracketed IPv6 literal, then an optional port. Anything
-# else (/, ?, #, @, \, spaces, controls) falls back to the server address.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[([0-9A-Fa-f:.]{2,45})\])(?::([0-9]{1,5}))?")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def _usable_host(value: str) -> bool:
-    """Whether a Host header is a plain ``host[:port]`` that URL parsers accept back."""
-    match = _VALID_HOST.fullmatch(value)
-    if match is None:
-        return False
-    ipv6, port = match.groups()
-    # APPSEC: a port past 65535 or a bracketed non-address would make url.port or a re-parse
-    # of str(url) raise ValueError (a 500) in application code.
-    if port is not None and int(port) > 65535:
-        return False
-    if ipv6 is not None:
-        try:
-            ipaddress.IPv6Address(ipv6)
-        except ValueError:
-            return False
-    return True
 
 
 def _media_type(content_type: str) -> str:
@@ -259,7 +235,7 @@ class Connection(WebSocketMixin):
         scope = self.scope
         scheme: str = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
         hosts = self.req_headers.getlist("host")
-        if len(hosts) == 1 and _usable_host(hosts[0]):
+        if len(hosts) == 1 and is_plain_host(hosts[0]):
             netloc = hosts[0]
         else:
             server = scope.get("server")
@@ -273,10 +249,10 @@ class Connection(WebSocketMixin):
                 netloc = "localhost"
         raw_path = scope.get("raw_path")
         if raw_path:
-            path = quote(raw_path.decode("latin-1"), safe=_PATH_SAFE)
+            path = quote_from_bytes(raw_path, safe=_PATH_SAFE)
         else:
             path = quote(self.full_path, safe="/")
-        query = quote(scope.get("query_string", b"").decode("latin-1"), safe="&=%+;:/?@!$'()*,~")
+        query = encode_query(scope.get("query_string", b""))
         return URL.build(scheme=scheme, netloc=netloc, path=path, query=query)
 
     @property

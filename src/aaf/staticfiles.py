@@ -3,9 +3,11 @@
     router.mount("/static", StaticFiles("static"), name="static")
 
 APPSEC: the request path is checked segment by segment (no ``..``, ``.``, backslashes, NUL or
-other control characters, ``:`` as in drive letters and NTFS streams), joined under the root,
-resolved (symlinks followed) and then checked again to lie inside the root. Every refusal
-answers exactly like a missing file, so a probe learns nothing about what exists.
+other control characters, ``:`` as in drive letters and NTFS streams, and no hidden names such
+as ``.env`` or ``.git/`` unless ``allow_dotfiles=True``), joined under the root, resolved
+(symlinks followed) and then checked again to lie inside the root (and, below it, to name no
+hidden file). Every refusal answers exactly like a missing file, so a probe learns nothing
+about what exists.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import stat
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ._http import check_header_value
+from ._http import encode_query
 from .files import DEFAULT_CHUNK_SIZE, FileResponse
 from .response import PlainTextResponse, RedirectResponse
 
@@ -31,7 +33,7 @@ _MAX_SEGMENTS = 64
 _ALLOW = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
 
 
-def _segments(path: str) -> list[str] | None:
+def _segments(path: str, allow_dotfiles: bool) -> list[str] | None:
     """The path's segments, or None when the path is refused."""
     if len(path) > _MAX_PATH or "\\" in path:
         return None
@@ -41,11 +43,20 @@ def _segments(path: str) -> list[str] | None:
     for segment in segments:
         if segment in (".", "..") or ":" in segment or any(c < " " or c == "\x7f" for c in segment):
             return None
+        # APPSEC: hidden files are what a site directory should not publish (.env, .git/,
+        # .htpasswd) but often holds.
+        if segment[0] == "." and not allow_dotfiles:
+            return None
     return segments
 
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
+
+
+def _hidden_below(path: str, root: str) -> bool:
+    """Whether ``path`` (inside ``root``) is, or is under, a hidden name below ``root``."""
+    return any(part[0] == "." for part in path[len(root) + 1 :].split(os.sep) if part)
 
 
 class _Found:
@@ -75,6 +86,8 @@ class StaticFiles:
       is the page for every miss;
     * ``follow_symlinks=True``: symlinks may point outside the root (off by default: a link
       leaving the root is refused like a missing file);
+    * ``allow_dotfiles=True``: serve hidden files and directories (``.well-known/``...); off
+      by default, they answer like a missing file, also when reached through a symlink;
     * files are sent with :class:`~aaf.files.FileResponse` (ETag, conditional requests, ranges,
       ``http.response.pathsend``).
     """
@@ -85,6 +98,7 @@ class StaticFiles:
         *,
         html: bool = False,
         follow_symlinks: bool = False,
+        allow_dotfiles: bool = False,
         check_dir: bool = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
@@ -92,6 +106,7 @@ class StaticFiles:
         self.directory = os.path.realpath(directory)
         self.html = html
         self.follow_symlinks = follow_symlinks
+        self.allow_dotfiles = allow_dotfiles
         self.chunk_size = chunk_size
         if check_dir and not os.path.isdir(self.directory):
             raise ValueError(
@@ -118,7 +133,9 @@ class StaticFiles:
             location = quote(full, safe=_PATH_SAFE) + "/"
             query = scope.get("query_string", b"")
             if query:
-                location += "?" + check_header_value("location", query.decode("latin-1"))
+                # The same encoding as the app's trailing-slash redirect: a control byte in
+                # the query cannot break the Location header.
+                location += "?" + encode_query(query)
             await RedirectResponse(location, 307)(scope, receive, send)
         elif found.stat is not None:
             response = FileResponse(
@@ -134,7 +151,7 @@ class StaticFiles:
     # -- lookup (runs in a worker thread) -------------------------------------------
     def lookup(self, relative: str) -> _Found:
         """What ``relative`` (the decoded path below the mount) maps to."""
-        segments = _segments(relative)
+        segments = _segments(relative, self.allow_dotfiles)
         if segments is not None:
             found = self._find(segments, relative.endswith("/"))
             if found is not None:
@@ -165,13 +182,17 @@ class StaticFiles:
         return None
 
     def _resolve(self, candidate: str) -> str | None:
-        """The real path of ``candidate``, or None when it leaves the root."""
+        """The real path of ``candidate``, or None when it leaves the root (or, without
+        ``allow_dotfiles``, is a hidden file below it, e.g. through a symlink)."""
         resolved = os.path.realpath(candidate)
+        inside = _inside(resolved, self.directory)
+        if not self.allow_dotfiles and inside and _hidden_below(resolved, self.directory):
+            return None
         if self.follow_symlinks:
             # The segments hold no "..", so the unresolved path is inside the root by
             # construction; links inside it may point anywhere (that is the option).
             return resolved
-        return resolved if _inside(resolved, self.directory) else None
+        return resolved if inside else None
 
     def _regular_file(self, candidate: str) -> _Found | None:
         resolved = self._resolve(candidate)

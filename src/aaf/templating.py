@@ -6,7 +6,9 @@
     async def index(conn):
         return templates.response(conn, "index.html", {"title": "Home"})
 
-Autoescaping is on for every template (``{{ value }}`` is HTML-escaped; ``|safe`` opts out).
+Autoescaping is on for every template (``{{ value }}`` is HTML-escaped; ``|safe`` opts out). A
+ready ``env=`` must have autoescaping on (``autoescape=True`` or ``select_autoescape()``); one
+without it is refused.
 Templates see ``conn`` and ``url_for(name, **params)``, which builds the path of a named route,
 or of a named mount with ``path=`` (``url_for("static", path="app.css")``), including the mount
 prefix the app is served under.
@@ -81,6 +83,13 @@ class Templates:
             env = jinja.Environment(loader=jinja.FileSystemLoader(directory), **env_options)
         elif directory is not None or env_options:
             raise ValueError("pass either a directory (and options) or env=..., not both")
+        elif not callable(env.autoescape) and not env.autoescape:
+            # APPSEC: Jinja2 defaults to no escaping; a ready environment must opt in.
+            raise ValueError(
+                "Templates(env=...) needs an environment with autoescaping on: create it with "
+                "jinja2.Environment(..., autoescape=True), or with "
+                "autoescape=jinja2.select_autoescape() to escape by file extension"
+            )
         env.globals["url_for"] = jinja.pass_context(_template_url_for)
         self.env: jinja2.Environment = env
 

@@ -6,7 +6,10 @@
 The WSGI app runs in a2wsgi's worker threads; ``SCRIPT_NAME`` is the mount prefix and
 ``PATH_INFO`` the rest, so the WSGI framework builds its URLs under the prefix. The request
 body is capped (``max_body_size``): a larger ``Content-Length`` is answered 413 before the WSGI
-app runs, and a body that grows past the cap while streaming is cut short there.
+app runs. A body that grows past the cap while streaming (chunked, or longer than declared) is
+not read further: the client gets a 413 and whatever the WSGI app answers is dropped; if the
+app had already started its response, that response is abandoned unfinished (the server closes
+the connection), never completed as if the body had been whole.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = ["WSGIApp"]
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _QUERY_SAFE = "&=+%;/?:@,$!*'()~"
 _TOO_LARGE = b"Request body too large"
+_TOO_LARGE_HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"22")]
 
 
 class WSGIApp:
@@ -70,12 +74,16 @@ class WSGIApp:
         if limit is not None:
             declared = _content_length(scope)
             if declared is not None and declared > limit:
-                headers = [(b"content-type", b"text/plain"), (b"content-length", b"22")]
-                await send({"type": "http.response.start", "status": 413, "headers": headers})
-                await send({"type": "http.response.body", "body": _TOO_LARGE})
+                await _send_too_large(send)
                 return
-            receive = _capped(receive, limit)
+            cap = _BodyCap(receive, send, limit)
+            receive, send = cap.receive, cap.send
         await self._adapter(scope, receive, send)
+
+
+async def _send_too_large(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 413, "headers": list(_TOO_LARGE_HEADERS)})
+    await send({"type": "http.response.body", "body": _TOO_LARGE})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -86,18 +94,43 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _capped(receive: Receive, limit: int) -> Receive:
-    """A receive() that ends the body (as a disconnect) once more than ``limit`` bytes came."""
-    received = 0
+class _BodyCap:
+    """One request's body limit, between a2wsgi and the server.
 
-    async def capped_receive() -> Message:
-        nonlocal received
-        if received > limit:
-            return {"type": "http.disconnect"}
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            return {"type": "http.disconnect"}
-        return message
+    Past ``limit`` bytes the body ends for the WSGI app (it reads a disconnect, i.e. EOF) and
+    no more is read. The client gets a 413 when the app's response has not started, and from
+    then on every message the app sends is dropped: a response started before the cap was
+    crossed stays unfinished, so the server closes the connection.
+    """
 
-    return capped_receive
+    __slots__ = ("_receive", "_send", "limit", "over", "received", "started")
+
+    def __init__(self, receive: Receive, send: Send, limit: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.limit = limit
+        self.received = 0
+        self.started = False
+        self.over = False
+
+    async def receive(self) -> Message:
+        if self.over:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        self.received += len(message.get("body", b""))
+        if self.received <= self.limit:
+            return message
+        # APPSEC: the WSGI app cannot be told the body was cut (EOF is all it sees), so its
+        # answer, computed from a partial body, must never reach the client as complete.
+        self.over = True
+        if not self.started:
+            self.started = True
+            await _send_too_large(self._send)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.over:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)

@@ -62,6 +62,12 @@ async def test_trailing_slash_redirect_stays_on_site(path: str) -> None:
     assert location.endswith("?x=%0D%0A%00&y=%0D")
 
 
+async def test_redirect_queries_keep_their_bytes() -> None:
+    # Raw non-ASCII query bytes are percent-encoded as they are (not re-encoded as UTF-8).
+    recorder = await call(slash_app(), http_scope("/a", query=b"q=caf\xc3\xa9&r=\xff\x7f"))
+    assert recorder.headers[b"location"] == b"/a/?q=caf%C3%A9&r=%FF%7F"
+
+
 @pytest.mark.parametrize(
     "url", [*HOSTILE_PATHS, "\\/evil.com", "/\\\\evil.com", "/\x01/evil.com", "%2F%2Fevil.com"]
 )

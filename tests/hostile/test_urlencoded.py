@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aaf import KiB, Limits, MiB, QueryParams, Router, aaf
 from aaf.connection import Connection
-from tests.support.bodies import FormApp, chunked, endless, growth_ratio, peak_memory, post
+from tests.support.bodies import (
+    FormApp,
+    chunked,
+    cpu_time,
+    endless,
+    growth_ratio,
+    peak_memory,
+    post,
+)
 
 URLENCODED = [(b"content-type", b"application/x-www-form-urlencoded")]
 LINEAR = 10
@@ -90,3 +99,20 @@ async def test_parsing_time_is_linear() -> None:
             return list(chunked(unit * n))
 
         assert await growth_ratio(prepare, work, 15_000 // len(unit)) < LINEAR, unit
+
+
+async def test_bare_percent_signs_cost_less_than_real_escapes() -> None:
+    # A body of '%' that are no escapes used to cost ~5 times a body of real escapes (the
+    # standard library raises and catches an exception for each), ~0.3 s of event-loop CPU
+    # per MiB. Compared with real escapes of the same size in the same run, not with a clock.
+    def prepare(unit: bytes) -> Callable[[int], list[bytes]]:
+        return lambda n: list(chunked(b"a=" + unit * (n // len(unit))))
+
+    async def work(chunks: list[bytes]) -> None:
+        feeder = await post(FormApp().app, "/form", chunks, URLENCODED)
+        assert feeder.status == 200
+
+    size = 256 * KiB
+    escapes = await cpu_time(prepare(b"%41")(size), work)
+    for unit in (b"%", b"%4", b"%%41", b"%zz"):
+        assert await cpu_time(prepare(unit)(size), work) < escapes, unit

@@ -212,6 +212,26 @@ async def peak_memory(work: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
     return result, peak
 
 
+async def cpu_time(data: T, work: Callable[[T], Awaitable[Any]], repeats: int = 5) -> float:
+    """The best CPU time of ``work(data)`` over ``repeats`` runs, after one warm-up run.
+
+    For comparing two inputs in the same run (never against a fixed number): CPU time of this
+    process, so other processes on the machine stay out of the measurement.
+    """
+    await work(data)
+    gc.collect()
+    times = []
+    for _ in range(repeats):
+        gc.disable()
+        try:
+            start = time.process_time()
+            await work(data)
+            times.append(time.process_time() - start)
+        finally:
+            gc.enable()
+    return max(min(times), 1e-6)
+
+
 async def growth_ratio(
     prepare: Callable[[int], T],
     work: Callable[[T], Awaitable[Any]],

@@ -60,6 +60,41 @@ class AuthUser:
         return self.scopes.issuperset(scopes)
 
 
+# The kind of key each algorithm verifies with (PyJWT's names); one key fits one kind.
+_KEY_KINDS = {"HS": "an HMAC secret", "RS": "an RSA key", "PS": "an RSA key", "ES": "an EC key"}
+_KEY_KINDS_BY_NAME = {"EdDSA": "an Ed25519/Ed448 key"}
+
+
+def _key_kind(algorithm: str) -> str:
+    kind = _KEY_KINDS_BY_NAME.get(algorithm) or _KEY_KINDS.get(algorithm[:2])
+    return kind or f"a key for {algorithm}"
+
+
+def _copy_claims(claims: Mapping[str, Any], nested: bool = True) -> dict[str, Any]:
+    """A copy of decoded JSON claims that shares no dict or list with the original.
+
+    ``nested=False`` says no claim is a dict or a list (a shallow copy is then enough).
+    """
+    copy = dict(claims)
+    if nested:
+        for name, value in copy.items():
+            if type(value) is dict or type(value) is list:
+                copy[name] = _copy_json(value)
+    return copy
+
+
+def _is_nested(claims: Mapping[str, Any]) -> bool:
+    return any(type(value) is dict or type(value) is list for value in claims.values())
+
+
+def _copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {name: _copy_json(item) for name, item in value.items()}
+    if type(value) is list:
+        return [_copy_json(item) for item in value]
+    return value
+
+
 def _scopes_of(claims: Mapping[str, Any], claim: str) -> frozenset[str]:
     """OAuth scopes: a space-separated string (RFC 8693 ``scope``) or a list (``scp``)."""
     value = claims.get(claim)
@@ -74,8 +109,10 @@ class JWTAuthMiddleware:
     """Verifies Bearer JWTs and puts an :class:`AuthUser` (or None) in ``scope["user"]``.
 
     Args:
-        key: the verification key (HMAC secret, or a public key for RS*/ES*/EdDSA).
-        algorithms: the accepted algorithms, named explicitly (``"none"`` is refused).
+        key: the verification key (HMAC secret, or a public key for RS*/PS*/ES*/EdDSA); it is
+            checked against ``algorithms`` when the middleware is built.
+        algorithms: the accepted algorithms, named explicitly and all of one kind of key
+            (``"none"``, and HS* mixed with public-key algorithms, are refused).
         audience, issuer: required ``aud`` / ``iss`` values, when given.
         leeway: seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
         require: claims every token must carry (``exp`` by default: no eternal tokens).
@@ -115,6 +152,7 @@ class JWTAuthMiddleware:
                 "JWTAuthMiddleware needs explicit signing algorithms such as ['HS256'] or "
                 "['RS256']; 'none' would accept unsigned tokens"
             )
+        _check_key(jwt, key, self.algorithms)
         self.key = key
         self.audience = (
             audience if audience is None or isinstance(audience, str) else list(audience)
@@ -129,9 +167,12 @@ class JWTAuthMiddleware:
         # with many requests. Verified tokens are remembered (bounded, oldest out first) and
         # only their expiry is checked again; every other claim is fixed by the signature.
         self.cache_size = cache_size
-        self._verified: dict[str, tuple[AuthUser, int | None]] = {}
+        # token -> (user, its expiry, whether its claims hold dicts or lists)
+        self._verified: dict[str, tuple[AuthUser, int | None, bool]] = {}
         self._decode = jwt.decode
-        self._invalid = jwt.InvalidTokenError
+        # Every PyJWT error, not only InvalidTokenError: InvalidKeyError and the like come from
+        # what the token's header asks for, so they are the client's fault (401), not a 500.
+        self._invalid = jwt.PyJWTError
         self._expired = jwt.ExpiredSignatureError
         realm_part = f'realm="{realm}", ' if realm else ""
         if realm and ('"' in realm or "\\" in realm):
@@ -144,13 +185,18 @@ class JWTAuthMiddleware:
         }
 
     def authenticate(self, token: str) -> AuthUser | str:
-        """The token's user, or the reason it was refused."""
+        """The token's user, or the reason it was refused.
+
+        Each call gets claims of its own: a handler changing ``conn.user.claims`` changes
+        nothing for later requests carrying the same (remembered) token.
+        """
         cached = self._verified.get(token)
         if cached is not None:
-            user, expires = cached
+            user, expires, nested = cached
             # The same test PyJWT applies: valid while exp > now - leeway.
             if expires is None or expires > _now() - self.leeway:
-                return user
+                # PERF: flat claims (strings and numbers, the usual) only need a shallow copy.
+                return AuthUser(user.subject, user.scopes, _copy_claims(user.claims, nested))
             del self._verified[token]
             return "the token has expired"
         try:
@@ -177,7 +223,9 @@ class JWTAuthMiddleware:
             if len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]  # the oldest entry
             # PyJWT checked that exp, when present, is an integer.
-            self._verified[token] = (user, int(claims["exp"]) if "exp" in claims else None)
+            expires = int(claims["exp"]) if "exp" in claims else None
+            remembered = AuthUser(user.subject, user.scopes, _copy_claims(claims))
+            self._verified[token] = (remembered, expires, _is_nested(claims))
         return user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -223,6 +271,32 @@ class JWTAuthMiddleware:
                 return
         scope["user"] = user
         await self.app(scope, receive, send)
+
+
+def _check_key(jwt: Any, key: Any, algorithms: list[str]) -> None:
+    """Refuse, at start-up, algorithms PyJWT does not know, algorithms needing different kinds
+    of key, and a key that does not fit them."""
+    known = jwt.algorithms.get_default_algorithms()
+    for name in algorithms:
+        if name not in known:
+            raise ValueError(
+                f"JWTAuthMiddleware: unknown algorithm {name!r}; use PyJWT's names "
+                f"({', '.join(sorted(a for a in known if a != 'none'))})"
+            )
+    kinds = sorted({_key_kind(name) for name in algorithms})
+    if len(kinds) > 1:
+        # APPSEC: the same key bytes read as an HMAC secret and as a public key is the
+        # algorithm-confusion attack; any other mix can only fail on some tokens.
+        raise ValueError(
+            f"JWTAuthMiddleware algorithms {algorithms} need {' and '.join(kinds)}, but one key "
+            "verifies one kind: list algorithms of one kind (e.g. ['RS256'] for an RSA public "
+            "key, ['HS256'] for a shared secret), or use one middleware per key"
+        )
+    for name in algorithms:
+        try:
+            known[name].prepare_key(key)
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            raise ValueError(f"JWTAuthMiddleware: the key does not fit {name}: {exc}") from None
 
 
 def _bearer(scope: Scope) -> str | None:

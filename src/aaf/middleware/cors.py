@@ -25,6 +25,14 @@ __all__ = ["CORSMiddleware"]
 # Request headers a browser may send cross-origin without asking (Fetch: CORS-safelisted).
 _SAFELISTED = frozenset({"accept", "accept-language", "content-language", "content-type"})
 _VARY = b"Origin"
+# Origins no site owns (RFC 2606 .invalid, and the opaque "null" of sandboxed frames and
+# file: pages): a regex that lets one of them in lets in every site.
+_NOBODYS_ORIGINS = (
+    "https://attacker.invalid",
+    "http://attacker.invalid",
+    "https://attacker.invalid:8443",
+    "null",
+)
 
 
 class CORSMiddleware:
@@ -32,7 +40,9 @@ class CORSMiddleware:
 
     Args:
         allow_origins: exact origins (``"https://app.example"``), or ``["*"]`` for any origin.
-        allow_origin_regex: origins matching this regular expression (whole match) are allowed.
+        allow_origin_regex: origins matching this regular expression (whole match) are allowed;
+            with credentials, a regex that matches an origin of no site (such as
+            ``https://attacker.invalid`` or ``null``) is refused like ``"*"``.
         allow_methods: methods a preflight may ask for, or ``["*"]``.
         allow_headers: request headers a preflight may ask for, or ``["*"]``; the CORS-safelisted
             ones are always allowed.
@@ -65,6 +75,15 @@ class CORSMiddleware:
             )
         self.origins = frozenset(o for o in origins if o != "*")
         self.origin_regex = re.compile(allow_origin_regex) if allow_origin_regex else None
+        if self.origin_regex is not None and allow_credentials:
+            for probe in _NOBODYS_ORIGINS:
+                if self.origin_regex.fullmatch(probe):
+                    # APPSEC: the same rule as "*" with credentials.
+                    raise ValueError(
+                        f"CORS allow_origin_regex {allow_origin_regex!r} matches origins of any "
+                        f"site (it lets in {probe!r}), which allow_credentials=True forbids; "
+                        r"anchor it to your domains, e.g. r'https://[a-z0-9-]+\.example\.com'"
+                    )
         methods = [m.upper() for m in allow_methods]
         self.all_methods = "*" in methods
         self.methods = frozenset(methods)

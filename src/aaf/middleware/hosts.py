@@ -5,6 +5,9 @@
 APPSEC: the Host header chooses absolute URLs, password-reset links and cache keys; a request
 for a name the site does not serve is refused (400, or a WebSocket closed with 1008) before
 any handler runs. ``*.example.com`` matches every subdomain at any depth, not ``example.com``.
+The value must first be a plain ``host[:port]`` (the check ``conn.url`` makes): otherwise
+``evil.com/.example.com`` or ``a@evil.com:.example.com`` would match ``*.example.com`` while
+naming another site in every link built from the header.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .._http import is_plain_host
 from ._common import refuse_websocket, send_text
 
 if TYPE_CHECKING:
@@ -59,7 +63,11 @@ class TrustedHostMiddleware:
         self.suffixes = tuple(suffixes)
 
     def allowed(self, host: str) -> bool:
-        return host in self.exact or (bool(self.suffixes) and host.endswith(self.suffixes))
+        """Whether a Host header value names one of the allowed hosts."""
+        if not is_plain_host(host):
+            return False
+        name = host_name(host)
+        return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -68,7 +76,7 @@ class TrustedHostMiddleware:
             return
         hosts = [value for name, value in scope["headers"] if name == b"host"]
         # Exactly one Host header (RFC 9112 3.2): two would let layers disagree about the site.
-        if len(hosts) == 1 and self.allowed(host_name(hosts[0].decode("latin-1"))):
+        if len(hosts) == 1 and self.allowed(hosts[0].decode("latin-1")):
             await self.app(scope, receive, send)
         elif kind == "websocket":
             await refuse_websocket(receive, send, "invalid host")

@@ -6,10 +6,19 @@ APPSEC: anyone can send ``X-Forwarded-For``; the headers are believed only when 
 comes from a configured proxy. The chain is then read from the right (the hop nearest to us)
 and the first address that is not itself a trusted proxy is the client: a client that writes
 its own ``X-Forwarded-For: 1.2.3.4`` only adds an entry on the left that is never reached.
+Repeated header lines are joined with "," first (RFC 9110 5.3), so a client's own line cannot
+hide the one the proxy added.
 
-RFC 7239 ``Forwarded`` is used when present (its ``for``/``proto``/``host`` belong together per
-hop); otherwise ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``X-Forwarded-Host``. Values that
-do not parse (not an IP address, an unknown scheme, a malformed host) are ignored.
+APPSEC: one header family is read, the one the proxy writes: ``X-Forwarded-For`` /
+``-Proto`` / ``-Host`` (``headers="x-forwarded"``, the default, what nginx, HAProxy and most
+load balancers set) or RFC 7239 ``Forwarded`` (``headers="forwarded"``). The other family is
+ignored, because a proxy passes through the headers it does not set itself: reading them would
+let the client choose its own address, scheme and host. The host is taken only with
+``forward_host=True``, for a proxy that sets it (nginx does not, by default).
+
+Values that do not parse (an unknown scheme, a malformed host) are ignored. A client entry
+that is not an IP address (``unknown``, an obfuscated ``_hidden`` name, garbage) makes
+``scope["client"]`` None: the client is unknown, and never taken for the trusted proxy.
 """
 
 from __future__ import annotations
@@ -18,19 +27,24 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+from .._http import is_plain_host
 
 if TYPE_CHECKING:
     from .._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ProxyHeadersMiddleware", "parse_forwarded"]
+__all__ = ["HeaderFamily", "ProxyHeadersMiddleware", "parse_forwarded"]
+
+HeaderFamily: TypeAlias = Literal["x-forwarded", "forwarded"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
-# The same shape conn.url accepts for a Host header: a name or IPv4, or [IPv6], then a port.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
-_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+_FAMILIES: dict[str, frozenset[bytes]] = {
+    "x-forwarded": frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")),
+    "forwarded": frozenset((b"forwarded",)),
+}
 _MAX_HOPS = 64
 
 
@@ -101,7 +115,10 @@ class ProxyHeadersMiddleware:
         trusted_proxies: addresses or networks (``"10.0.0.0/8"``) of the proxies in front of
             the app, or ``["*"]`` to trust every peer (only when the app is unreachable except
             through the proxy).
-        forward_host: also take the host from ``Forwarded: host=`` / ``X-Forwarded-Host``.
+        headers: the header family the proxy writes: ``"x-forwarded"`` (``X-Forwarded-For``,
+            ``-Proto``, ``-Host``) or ``"forwarded"`` (RFC 7239). The other one is ignored.
+        forward_host: also take the host from ``X-Forwarded-Host`` / ``Forwarded: host=``;
+            only when the proxy sets (or clears) that header itself.
     """
 
     def __init__(
@@ -109,9 +126,18 @@ class ProxyHeadersMiddleware:
         app: ASGIApp,
         trusted_proxies: Iterable[str] = ("127.0.0.1", "::1"),
         *,
-        forward_host: bool = True,
+        headers: HeaderFamily = "x-forwarded",
+        forward_host: bool = False,
     ) -> None:
         self.app = app
+        names = _FAMILIES.get(headers)
+        if names is None:
+            raise ValueError(
+                f"ProxyHeadersMiddleware headers={headers!r}: use headers='x-forwarded' for a "
+                "proxy that sets X-Forwarded-For/-Proto, or headers='forwarded' for RFC 7239"
+            )
+        self.names = names
+        self.rfc7239 = headers == "forwarded"
         self.forward_host = forward_host
         entries = [entry.strip() for entry in trusted_proxies]
         self.trust_all = "*" in entries
@@ -148,18 +174,23 @@ class ProxyHeadersMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            found = {name: value for name, value in scope["headers"] if name in _HEADERS}
+            names = self.names
+            found: dict[bytes, list[bytes]] = {}
             # PERF: nothing to look at (the usual direct request) costs one header scan.
+            for name, value in scope["headers"]:
+                if name in names:
+                    found.setdefault(name, []).append(value)
             if found:
                 client = scope.get("client")
                 if self.trusted(client[0] if client else None):
-                    scope = self.apply(scope, found)
+                    # Repeated lines are one list (RFC 9110 5.3): the proxy's line is the last.
+                    joined = {name: b",".join(lines) for name, lines in found.items()}
+                    scope = self.apply(scope, joined)
         await self.app(scope, receive, send)
 
     def apply(self, scope: Scope, found: dict[bytes, bytes]) -> Scope:
-        forwarded = found.get(b"forwarded")
-        if forwarded is not None:
-            hops = parse_forwarded(forwarded.decode("latin-1"))[-_MAX_HOPS:]
+        if self.rfc7239:
+            hops = parse_forwarded(found[b"forwarded"].decode("latin-1"))[-_MAX_HOPS:]
             fors = [hop.get("for", "") for hop in hops]
             protos = [hop.get("proto", "") for hop in hops]
             hosts = [hop.get("host", "") for hop in hops]
@@ -171,12 +202,15 @@ class ProxyHeadersMiddleware:
         proto = _pick(protos, index, len(fors)).lower()
         host = _pick(hosts, index, len(fors)) if self.forward_host else ""
         scope = dict(scope)
-        if client is not None:
-            scope["client"] = (client, 0)
+        if index is not None:
+            # APPSEC: an entry that is no address ("unknown", "_hidden") is an unknown client;
+            # keeping the peer would give it the trusted proxy's address.
+            scope["client"] = None if client is None else (client, 0)
         scheme = _SCHEMES.get(proto)
         if scheme is not None:
             scope["scheme"] = _WS_SCHEMES[scheme] if scope["type"] == "websocket" else scheme
-        if host and _VALID_HOST.fullmatch(host):
+        # The same check conn.url makes on a Host header: a plain host[:port].
+        if host and is_plain_host(host):
             scope["headers"] = [
                 *((k, v) for k, v in scope["headers"] if k != b"host"),
                 (b"host", host.encode("latin-1")),

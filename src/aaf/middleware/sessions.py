@@ -9,6 +9,10 @@ ignored (the session starts empty and the bad cookie is cleared) - never an erro
 
 Key rotation: ``secret_key`` may be a list, newest first. The newest key signs; every key
 verifies; a session signed with an older key is re-signed with the newest on the next response.
+
+``Secure``: by default (``secure=None``) the cookie is ``Secure`` when the request came over
+https, so http://localhost works while developing. Behind a TLS-terminating proxy the app sees
+http unless ``ProxyHeadersMiddleware`` tells it otherwise: in production pass ``secure=True``.
 """
 
 from __future__ import annotations
@@ -71,7 +75,10 @@ class SessionMiddleware:
         max_age: seconds a session lives after it was last saved (the cookie's ``Max-Age``
             and the signature's expiry); ``None`` for a browser-session cookie that the server
             does not expire. Active sessions are re-saved once half of it has passed.
-        path, domain, secure, httponly, samesite: the cookie's attributes.
+        secure: ``True``/``False`` for the ``Secure`` attribute; ``None`` (the default) sets it
+            on https requests only. APPSEC: pass ``secure=True`` in production, so the session
+            never travels over plain http even when a proxy hides the scheme.
+        path, domain, httponly, samesite: the cookie's attributes.
     """
 
     def __init__(
@@ -83,7 +90,7 @@ class SessionMiddleware:
         max_age: int | None = 14 * 24 * 3600,
         path: str = "/",
         domain: str | None = None,
-        secure: bool = False,
+        secure: bool | None = None,
         httponly: bool = True,
         samesite: SameSite | None = "lax",
     ) -> None:
@@ -108,18 +115,21 @@ class SessionMiddleware:
         self.cookie_name = cookie_name
         self.cookie_key = cookie_name.encode("latin-1")
         self.max_age = max_age
+        self.secure = secure
         self.cookie_options: dict[str, Any] = {
             "path": path,
             "domain": domain,
-            "secure": secure,
             "httponly": httponly,
             "samesite": samesite,
         }
-        # Fail at start-up, not on the first response, if the attributes are unusable.
-        build_set_cookie(cookie_name, "x", max_age=max_age, **self.cookie_options)
-        self.delete_cookie = build_set_cookie(
-            cookie_name, "", max_age=0, expires=0, **self.cookie_options
-        ).encode("latin-1")
+        # Per value of the Secure attribute (both are used when it follows the scheme).
+        self.delete_cookies: dict[bool, bytes] = {}
+        for flag in (False, True) if secure is None else (secure,):
+            # Fail at start-up, not on the first response, if the attributes are unusable.
+            build_set_cookie(cookie_name, "x", max_age=max_age, secure=flag, **self.cookie_options)
+            self.delete_cookies[flag] = build_set_cookie(
+                cookie_name, "", max_age=0, expires=0, secure=flag, **self.cookie_options
+            ).encode("latin-1")
 
     # -- signing ----------------------------------------------------------------
     def _signature(self, key: bytes, signed: bytes) -> bytes:
@@ -173,10 +183,12 @@ class SessionMiddleware:
             return data
         return {}
 
-    def set_cookie_header(self, session: dict[str, Any], loaded: _Loaded) -> bytes | None:
+    def set_cookie_header(
+        self, session: dict[str, Any], loaded: _Loaded, secure: bool
+    ) -> bytes | None:
         """The Set-Cookie value this response needs, or None."""
         if not session:
-            return self.delete_cookie if loaded.present else None
+            return self.delete_cookies[secure] if loaded.present else None
         payload = _b64encode(_json.encode(session))
         now = _now()
         fresh = self.max_age is None or now - loaded.timestamp < self.max_age // 2
@@ -191,7 +203,7 @@ class SessionMiddleware:
                 _BROWSER_LIMIT,
             )
         cookie = build_set_cookie(
-            self.cookie_name, value, max_age=self.max_age, **self.cookie_options
+            self.cookie_name, value, max_age=self.max_age, secure=secure, **self.cookie_options
         )
         return cookie.encode("latin-1")
 
@@ -207,9 +219,11 @@ class SessionMiddleware:
             await self.app(scope, receive, send)  # read-only: a WebSocket cannot set cookies
             return
 
+        secure = self.secure if self.secure is not None else scope.get("scheme") == "https"
+
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = self.set_cookie_header(scope["session"], loaded)
+                cookie = self.set_cookie_header(scope["session"], loaded, secure)
                 if cookie is not None:
                     message["headers"] = [*message.get("headers", ()), (b"set-cookie", cookie)]
             await send(message)
