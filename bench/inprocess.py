@@ -115,8 +115,14 @@ async def check(app: Any, case: Case, framework: str) -> None:
 
 async def time_app(app: Any, case: Case, rounds: int, per_round: int) -> float:
     """Median microseconds per request over ``rounds`` rounds."""
-    factory = make_scope_factory(case)
-    message = {"type": "http.request", "body": case.body, "more_body": False}
+    return await time_requests(app, make_scope_factory(case), case.body, rounds, per_round)
+
+
+async def time_requests(
+    app: Any, factory: Callable[[], dict[str, Any]], body: bytes, rounds: int, per_round: int
+) -> float:
+    """Median microseconds per request of ``app`` on fresh scopes from ``factory``."""
+    message = {"type": "http.request", "body": body, "more_body": False}
 
     async def receive() -> dict[str, Any]:
         return message

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import gc
 import importlib
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +32,7 @@ from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
 from aaf.middleware.proxy import ProxyHeadersMiddleware
 from aaf.middleware.requestid import RequestIdMiddleware
 from aaf.middleware.sessions import SessionMiddleware
+from bench.inprocess import time_requests
 
 SECRET = "bench-secret-key-" + "x" * 32
 BASE_HEADERS = [
@@ -181,24 +180,7 @@ async def check(app: Any, factory: Callable[[], dict[str, Any]], name: str) -> N
 
 
 async def time_app(app: Any, factory: Callable[[], dict[str, Any]], rounds: int, n: int) -> float:
-    message = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        return message
-
-    async def send(message: dict[str, Any]) -> None:
-        return None
-
-    for _ in range(n // 10):
-        await app(factory(), receive, send)
-    samples = []
-    gc.collect()
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            await app(factory(), receive, send)
-        samples.append((time.perf_counter_ns() - start) / n / 1000)
-    return statistics.median(samples)
+    return await time_requests(app, factory, b"", rounds, n)
 
 
 async def run(rounds: int, n: int) -> None:
