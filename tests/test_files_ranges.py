@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaf import Connection, Router, aaf
-from aaf.files import MAX_RANGES, FileResponse, parse_range_header
+from aaf.files import MAX_RANGES, parse_range_header
 from aaf.testing import TestClient
 from tests.conftest import call, http_scope
+from tests.test_files import file_app
 
 CONTENT = os.urandom(1000)
 
@@ -26,16 +26,6 @@ def data_file(tmp_path: Path) -> Path:
     path.write_bytes(CONTENT)
     os.utime(path, (1_700_000_000, 1_700_000_000))
     return path
-
-
-def file_app(path: Path, **options: Any) -> Any:
-    router = Router()
-
-    @router.route("/file", methods=["GET", "POST"])
-    async def serve(conn: Connection) -> FileResponse:
-        return FileResponse(path, **options)
-
-    return aaf([router])
 
 
 def get_range(path: Path, header: str, **options: Any) -> Any:

@@ -81,7 +81,9 @@ def test_a_server_that_cannot_start_reports_its_own_error() -> None:
     from .support.servers import serve
 
     with (
-        pytest.raises(RuntimeError, match="did not start no_such_module_xyz:app") as failure,
+        pytest.raises(
+            RuntimeError, match="serving no_such_module_xyz:app did not start"
+        ) as failure,
         serve("no_such_module_xyz:app", timeout=20),
     ):
         pass

@@ -139,12 +139,37 @@ def serve(
     process_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), process_env.get("PYTHONPATH", "")) if p
     )
-    # A file, not a pipe: nobody reads while the server runs, and a pipe could fill up.
+    with run_process(
+        server_command(server, target, port),
+        port,
+        f"{server} serving {target}",
+        timeout=timeout,
+        cwd=cwd,
+        env=process_env,
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def run_process(
+    command: list[str],
+    port: int,
+    what: str,
+    *,
+    timeout: float = 30.0,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command``, wait until it listens on ``port``, and always stop it afterwards.
+
+    If it does not start, the error carries the end of its stderr.
+    """
+    # A file, not a pipe: nobody reads while the process runs, and a pipe could fill up.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            server_command(server, target, port),
+            command,
             cwd=cwd,
-            env=process_env,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,
@@ -154,8 +179,8 @@ def serve(
                 wait_for_port(port, process, timeout)
             except Exception:
                 stop(process)
-                raise RuntimeError(f"{server} did not start {target}:\n{tail(log)}") from None
-            yield f"http://127.0.0.1:{port}"
+                raise RuntimeError(f"{what} did not start:\n{tail(log)}") from None
+            yield process
         finally:
             stop(process)
 
