@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.recording import SentMessages
+
 Message = MutableMapping[str, Any]
 
 
@@ -19,7 +21,7 @@ async def noop_send(message: Message) -> None:
     return None
 
 
-class ASGIRecorder:
+class ASGIRecorder(SentMessages):
     """Calls an ASGI app directly with a scripted receive() and records what it sends.
 
     Like a server, once the scripted messages are used up receive() reports a disconnect only
@@ -29,8 +31,8 @@ class ASGIRecorder:
     def __init__(
         self, messages: list[dict[str, Any]] | None = None, *, client_stays: bool = True
     ) -> None:
+        super().__init__()
         self.incoming = list(messages or [{"type": "http.request", "body": b""}])
-        self.sent: list[Message] = []
         self.received = 0
         self.client_stays = client_stays
         self._complete = asyncio.Event()
@@ -49,18 +51,6 @@ class ASGIRecorder:
             message["type"] == "http.response.body" and not message.get("more_body", False)
         ):
             self._complete.set()
-
-    @property
-    def status(self) -> int:
-        return int(self.sent[0]["status"])
-
-    @property
-    def headers(self) -> dict[bytes, bytes]:
-        return dict(self.sent[0]["headers"])
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent[1:])
 
 
 def http_scope(

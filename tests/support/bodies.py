@@ -13,6 +13,7 @@ from aaf import Limits, Router, aaf
 from aaf.app import App
 from aaf.connection import Connection
 from aaf.forms import UploadFile
+from tests.support.recording import SentMessages
 
 Message = dict[str, Any]
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def endless(chunk: bytes, cap: int = 400) -> Iterator[bytes]:
         yield chunk
 
 
-class Feeder:
+class Feeder(SentMessages):
     """A receive() serving body chunks from an iterator, counting every call.
 
     Each chunk is sent with ``more_body=True`` except the last one; the ``DISCONNECT`` marker
@@ -84,8 +85,8 @@ class Feeder:
     def __init__(self, chunks: Iterable[bytes | object]) -> None:
         self._chunks = iter(chunks)
         self._next: bytes | object | None = next(self._chunks, None)
+        super().__init__()
         self.calls = 0
-        self.sent: list[Message] = []
 
     async def receive(self) -> Message:
         self.calls += 1
@@ -98,18 +99,6 @@ class Feeder:
 
     async def send(self, message: MutableMapping[str, Any]) -> None:
         self.sent.append(dict(message))
-
-    @property
-    def status(self) -> int:
-        return int(self.sent[0]["status"]) if self.sent else 0
-
-    @property
-    def headers(self) -> dict[bytes, bytes]:
-        return dict(self.sent[0]["headers"])
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent[1:])
 
 
 def scope_for(
@@ -247,19 +236,5 @@ async def growth_ratio(
     process so other processes on the machine stay out of the measurement.
     """
 
-    async def best(data: T) -> float:
-        times = []
-        for _ in range(repeats):
-            gc.disable()
-            try:
-                start = time.process_time()
-                await work(data)
-                times.append(time.process_time() - start)
-            finally:
-                gc.enable()
-        return max(min(times), 1e-6)
-
     small, big = prepare(size), prepare(size * factor)
-    await work(small)  # warm-up (imports, caches)
-    gc.collect()  # once: a full collection costs more than most measured runs
-    return await best(big) / await best(small)
+    return await cpu_time(big, work, repeats) / await cpu_time(small, work, repeats)
