@@ -24,7 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aaf import Limits, MiB, Router, aaf
+from aaf import Limits, Router, aaf
+from aaf.limits import MiB
 from aaf.connection import Connection
 from aaf.forms import UploadFile
 

@@ -270,7 +270,7 @@ def test_routers_are_tried_in_order_and_405_unions_them() -> None:
 def test_app_accepts_a_single_router_and_refuses_other_things() -> None:
     router = Router()
     assert aaf(router).routers == [router]
-    with pytest.raises(TypeError, match="takes Router objects"):
+    with pytest.raises(TypeError, match="takes routers and async callables"):
         aaf(["nope"])  # type: ignore[list-item]
 
 
@@ -516,9 +516,11 @@ def test_exception_handler_answers_afresh_and_none_means_204() -> None:
 
 def test_a_response_subclass_that_overrides_emit_is_sent_through_it() -> None:
     class Stamped(HttpResponse):
-        async def emit(self, send: Any, head: bool, extra: Any) -> None:
+        async def emit(
+            self, scope: Any, send: Any, extra: Any = None, watcher: Any = None
+        ) -> None:
             self.headers["x-stamped"] = "yes"
-            await super().emit(send, head, extra)
+            await super().emit(scope, send, extra, watcher)
 
     router = Router()
     router.add_route("/", lambda conn: Stamped("hi"), name="root")

@@ -89,7 +89,7 @@ def test_connection_without_app_or_client() -> None:
     assert conn.state == {}
     assert conn.req_cookies == {}
     assert conn.limits.max_body_size == 1024 * 1024
-    with pytest.raises(RuntimeError, match="needs the connection's app"):
+    with pytest.raises(RuntimeError, match="needs an app that knows the routes"):
         conn.url_for("x")
 
 

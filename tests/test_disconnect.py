@@ -14,7 +14,7 @@ from aaf import BodyStateError, Connection, ResponseStateError, Router, Streamin
 from aaf._disconnect import DisconnectWatcher
 from aaf._types import Message
 from aaf.testing import AsyncTestClient, TestClient
-from tests.conftest import call, http_scope
+from tests.conftest import call, http_scope, noop_receive
 from tests.support.ws import drive, ws_scope
 
 
@@ -333,8 +333,10 @@ def streaming_app(probe: dict[str, Any]) -> Any:
     @router.post("/upper")
     async def upper(conn: Connection) -> StreamingResponse:
         # Streams the request body into the response: the body reader sees disconnects.
+        body = conn.body_iter()  # claims the body before the response is returned
+
         async def chunks() -> AsyncIterator[bytes]:
-            async for chunk in conn.body_iter():
+            async for chunk in body:
                 yield chunk.upper()
 
         return StreamingResponse(chunks())
@@ -449,15 +451,20 @@ async def test_a_send_failure_ends_the_stream_quietly(caplog: pytest.LogCaptureF
     assert caplog.records == []
 
 
-async def test_emit_without_a_connection_reports_a_send_failure_as_a_disconnect() -> None:
+async def test_a_send_failure_is_a_disconnect_through_the_connection() -> None:
     from aaf import ClientDisconnect
 
     async def failing_send(message: Message) -> None:
         if message["type"] == "http.response.body":
             raise OSError("gone")
 
+    # Used without a connection, the server's OSError is left to the server; through a
+    # connection (conn.asgi_send, what responses are sent with) it is a ClientDisconnect.
+    with pytest.raises(OSError, match="gone"):
+        await StreamingResponse([b"a"]).emit(http_scope(), failing_send)
+    conn = Connection(http_scope(), noop_receive, failing_send)
     with pytest.raises(ClientDisconnect):
-        await StreamingResponse([b"a"]).emit(failing_send, False, None)
+        await StreamingResponse([b"a"]).emit(conn.scope, conn.asgi_send)
 
 
 async def test_work_is_not_started_once_the_client_is_gone() -> None:

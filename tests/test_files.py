@@ -104,11 +104,11 @@ async def test_emit_sends_the_whole_file_with_extra_headers(data_file: Path) -> 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await FileResponse(data_file).emit(send, False, [(b"x-extra", b"1")])
+    await FileResponse(data_file).emit(http_scope(), send, [(b"x-extra", b"1")])
     assert (b"x-extra", b"1") in sent[0]["headers"]
     assert b"".join(m.get("body", b"") for m in sent[1:]) == CONTENT
     sent.clear()
-    await FileResponse(data_file).emit(send, True, None)
+    await FileResponse(data_file).emit(http_scope(method="HEAD"), send)
     assert sent[1]["body"] == b""
 
 

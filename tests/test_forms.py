@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from aaf import HTTPError, KiB, Limits, Router, aaf
+from aaf import HTTPError, Limits, Router, aaf
+from aaf.limits import KiB
 from aaf.connection import Connection
 from aaf.forms import FormData, UnsafeFilenameError, UploadFile, base_name
 from aaf.testing import TestClient

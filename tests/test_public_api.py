@@ -16,35 +16,50 @@ def test_all_is_exactly_the_curated_list() -> None:
             "Connection",
             "ConnectionType",
             "Converter",
+            "CookieError",
             "FileResponse",
             "EventSourceResponse",
             "FormData",
             "HTTPError",
+            "HeaderError",
             "Headers",
             "HtmlResponse",
             "HttpResponse",
             "JsonResponse",
-            "KiB",
             "Limits",
-            "MiB",
             "Middleware",
             "MutableHeaders",
             "PlainTextResponse",
             "QueryParams",
             "RedirectResponse",
-            "Response",
             "ResponseStateError",
             "RouteError",
             "Router",
             "StaticFiles",
             "ServerSentEvent",
             "StreamingResponse",
-            "WebSocketDisconnect",
+            "UnsafeFilenameError",
             "UploadFile",
+            "WebSocketDataError",
+            "WebSocketDisconnect",
+            "WebSocketState",
+            "WebSocketStateError",
             "__version__",
             "aaf",
         ]
     )
+
+
+def test_no_public_class_fails_when_used() -> None:
+    # Every exported response class can be built and sent; the abstract base stays in
+    # aaf.response (BaseResponse), for subclassing.
+    import inspect
+
+    for name in aaf.__all__:
+        value = getattr(aaf, name)
+        if inspect.isclass(value):
+            assert not inspect.isabstract(value), name
+            assert value.__name__ != "BaseResponse", name
 
 
 def test_every_public_name_exists() -> None:

@@ -22,7 +22,7 @@ from aaf import (
     aaf,
 )
 from aaf._http import HeaderError
-from aaf.response import Response, safe_location
+from aaf.response import BaseResponse, safe_location
 from aaf.testing import TestClient
 
 from .conftest import call, http_scope
@@ -60,7 +60,7 @@ def client_for(result: Any) -> TestClient:
     ],
 )
 def test_response_types(
-    response: Response, status: int, content_type: str | None, body: bytes
+    response: BaseResponse, status: int, content_type: str | None, body: bytes
 ) -> None:
     result = client_for(response).get("/")
     assert result.status_code == status
@@ -84,7 +84,7 @@ def test_response_headers_and_cookies() -> None:
 
 def test_explicit_content_type_header_wins() -> None:
     response = HttpResponse("x", headers=[("Content-Type", "text/markdown")])
-    assert response.media_type is None
+    assert response.media_type == "text/markdown"
     result = client_for(response).get("/")
     assert result.headers.get_list("content-type") == ["text/markdown"]
 
@@ -157,7 +157,7 @@ def test_awaiting_without_a_connection_explains() -> None:
 
 async def test_base_response_emit_is_abstract() -> None:
     with pytest.raises(NotImplementedError):
-        await Response().emit(lambda m: None, False, None)  # type: ignore[arg-type, return-value]
+        await BaseResponse().emit({}, lambda m: None)  # type: ignore[arg-type, return-value]
 
 
 # ---------------------------------------------------------------------------- redirects

@@ -295,7 +295,7 @@ async def test_reading_a_finite_stream_to_its_end() -> None:
 
 def test_custom_content_type_is_kept() -> None:
     response = EventSourceResponse([], headers={"content-type": "text/event-stream; charset=utf-8"})
-    assert response.content_type is None
+    assert response.media_type == "text/event-stream; charset=utf-8"
     assert (b"content-type", b"text/event-stream; charset=utf-8") in response.raw_headers
 
 

@@ -12,13 +12,13 @@ from aaf import (
     ConnectionType,
     HTTPError,
     HttpResponse,
-    KiB,
     Limits,
     ResponseStateError,
     Router,
     WebSocketDisconnect,
     aaf,
 )
+from aaf.limits import KiB
 from aaf._types import Message
 from aaf.testing import AsyncTestClient, TestClient, WebSocketDenied
 from aaf.websocket import WebSocketDataError, WebSocketState, WebSocketStateError, clip_reason

@@ -28,7 +28,8 @@ from typing import Any
 
 import msgspec
 
-from aaf import Connection, HTTPError, KiB, Limits, Router
+from aaf import Connection, HTTPError, Limits, Router
+from aaf.limits import KiB
 from aaf.broadcast import Broadcast, BroadcastError, Subscription
 from aaf.websocket import WebSocketDataError, WebSocketDisconnect, WebSocketStateError
 

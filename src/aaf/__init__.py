@@ -2,28 +2,36 @@
 
 Everyday names are importable from here; each also lives in its own module
 (``aaf.connection.Connection``, ``aaf.routing.Router``, ``aaf.response.HttpResponse`` ...).
+``aaf`` and ``App`` are one class: ``aaf([router])`` as the seed article writes it, ``App`` for
+annotations and subclasses.
 """
 
+from ._http import HeaderError
 from .app import App, Middleware, aaf
 from .connection import Connection, ConnectionType
+from .cookies import CookieError
 from .datastructures import URL, Address, Headers, MutableHeaders, QueryParams
 from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateError
 from .files import FileResponse
-from .forms import FormData, UploadFile
-from .limits import KiB, Limits, MiB
+from .forms import FormData, UnsafeFilenameError, UploadFile
+from .limits import Limits
 from .response import (
     HtmlResponse,
     HttpResponse,
     JsonResponse,
     PlainTextResponse,
     RedirectResponse,
-    Response,
     StreamingResponse,
 )
 from .routing import Converter, RouteError, Router
 from .sse import EventSourceResponse, ServerSentEvent
 from .staticfiles import StaticFiles
-from .websocket import WebSocketDisconnect
+from .websocket import (
+    WebSocketDataError,
+    WebSocketDisconnect,
+    WebSocketState,
+    WebSocketStateError,
+)
 
 __version__ = "0.1.0"
 
@@ -36,31 +44,34 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Converter",
+    "CookieError",
     "EventSourceResponse",
     "FileResponse",
     "FormData",
     "HTTPError",
+    "HeaderError",
     "Headers",
     "HtmlResponse",
     "HttpResponse",
     "JsonResponse",
-    "KiB",
     "Limits",
-    "MiB",
     "Middleware",
     "MutableHeaders",
     "PlainTextResponse",
     "QueryParams",
     "RedirectResponse",
-    "Response",
     "ResponseStateError",
     "RouteError",
     "Router",
     "ServerSentEvent",
     "StaticFiles",
     "StreamingResponse",
+    "UnsafeFilenameError",
     "UploadFile",
+    "WebSocketDataError",
     "WebSocketDisconnect",
+    "WebSocketState",
+    "WebSocketStateError",
     "__version__",
     "aaf",
 ]

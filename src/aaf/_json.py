@@ -20,3 +20,7 @@ def decode(data: bytes | str) -> Any:
         # APPSEC: "[[[[..." within a size limit nests deeper than the decoder allows; that is
         # invalid input (a 400, a 1007 close), not a server error.
         raise DecodeError("JSON is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        # msgspec (0.18 to at least 0.22) raises this, not DecodeError, for invalid UTF-8
+        # inside a JSON string: the client's mistake all the same.
+        raise DecodeError(f"JSON is not valid UTF-8: {exc.reason} at byte {exc.start}") from None

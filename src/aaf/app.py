@@ -1,24 +1,38 @@
-"""The application: scope-type dispatch, routing, return values, errors, limits, lifespan."""
+"""The application: scope-type dispatch, routing, return values, errors, limits, lifespan.
+
+``aaf`` is the name the seed article gives the application; ``App`` is the same class, for type
+annotations and subclassing (``class MyApp(App)``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from . import _json
+from ._callables import is_async_callable
+from ._handlers import ExceptionHandler, ExceptionHandlers
 from ._http import encode_query, is_token
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
+from ._types import ASGIApp, Receive, Scope, Send
 from .background import BackgroundRunner
-from .connection import FINISHED, NOT_STARTED, STARTED, Connection
+from .connection import Connection, RouteInfo
 from .debug import send_debug_response
-from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
+from .errors import ClientDisconnect, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
-from .response import HttpResponse, Response
-from .routing import Mount, Route, RouteError, Router
+from .response import (
+    BaseResponse,
+    HtmlResponse,
+    HttpResponse,
+    JsonResponse,
+    PlainTextResponse,
+)
+from .routing import Mount, RouteError, Router
 from .websocket import (
     INTERNAL_ERROR,
     POLICY_VIOLATION,
@@ -28,25 +42,33 @@ from .websocket import (
     clip_reason,
 )
 
-__all__ = ["App", "Middleware", "aaf"]
+__all__ = ["App", "ConnectionHandler", "Middleware", "aaf"]
 
 logger = logging.getLogger("aaf.error")
 
-_JSON = b"application/json"
-_TEXT = b"text/plain; charset=utf-8"
-_BYTES = b"application/octet-stream"
+P = ParamSpec("P")
+H = TypeVar("H", bound=Callable[..., Any])
+#: Anything ``aaf([...])`` tries in order: a Router, or an async callable taking the connection.
+ConnectionHandler: TypeAlias = Callable[[Connection], Any]
+
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# PERF: results sent by the app itself from HttpResponse.messages(); a subclass is sent through
+# conn.respond() (and so through its own emit()).
+_WHOLE_RESPONSES = frozenset((HttpResponse, JsonResponse, PlainTextResponse, HtmlResponse))
 
 
-class Middleware:
+class Middleware(Generic[P]):
     """A middleware class and its options: ``Middleware(CORSMiddleware, allow_origins=["*"])``.
 
-    The app builds ``cls(inner_app, *args, **kwargs)`` once, when the app is created.
+    The options are type-checked against the class; the app builds
+    ``cls(inner_app, *args, **kwargs)`` once, when the app is created.
     """
 
     __slots__ = ("args", "cls", "kwargs")
 
-    def __init__(self, cls: Callable[..., ASGIApp], /, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, cls: Callable[Concatenate[ASGIApp, P], ASGIApp], /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         self.cls = cls
         self.args = args
         self.kwargs = kwargs
@@ -68,66 +90,93 @@ def _redirect_location(root_path: str, path: str, query: bytes) -> str:
     return location
 
 
-class App:
-    """An ASGI application made of routers, tried in order.
+def _as_connection_handler(entry: Any) -> ConnectionHandler:
+    """A Router, an async callable taking the connection, or a plain ASGI app (three
+    arguments: it takes the connection over) - each tried in turn by the app."""
+    if isinstance(entry, Router):
+        return entry
+    if not callable(entry) or not is_async_callable(entry):
+        raise TypeError(
+            f"aaf() takes routers and async callables taking the connection, not {entry!r}"
+        )
+    try:
+        params = [
+            p
+            for p in inspect.signature(entry).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) == 3:
+        asgi_app: ASGIApp = entry
 
-    ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``.
-    ``background_timeout`` is how long shutdown waits for background tasks still running
-    (``conn.add_background``) before cancelling them.
+        async def take_over(conn: Connection) -> None:
+            await asgi_app(conn.scope, conn.asgi_receive, conn.asgi_send)
+
+        return take_over
+    handler: ConnectionHandler = entry
+    return handler
+
+
+class App:
+    """An ASGI application made of routers (and other connection handlers), tried in order.
+
+    ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``, or
+    ``app = aaf()`` and ``@app.get("/notes")``. ``background_timeout`` is how long shutdown waits
+    for background tasks still running (``conn.add_background``) before cancelling them.
     """
 
     def __init__(
         self,
-        routers: Router | Iterable[Router] = (),
+        routers: Router | Iterable[Router | ConnectionHandler] = (),
         *,
-        middleware: Iterable[Middleware | Callable[[ASGIApp], ASGIApp]] = (),
+        middleware: Iterable[Middleware[Any] | Callable[[ASGIApp], ASGIApp]] = (),
         lifespan: LifespanFactory | None = None,
         on_startup: Iterable[Hook] = (),
         on_shutdown: Iterable[Hook] = (),
-        exception_handlers: Mapping[HandlerKey, ExceptionHandler] | None = None,
+        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
         limits: Limits | None = None,
         debug: bool = False,
         background_timeout: float = 10.0,
     ) -> None:
-        self.routers: list[Router] = [routers] if isinstance(routers, Router) else list(routers)
+        entries = [routers] if isinstance(routers, Router) else list(routers)
+        self._entries: list[ConnectionHandler] = [_as_connection_handler(e) for e in entries]
+        self.routers: list[Router] = [e for e in self._entries if isinstance(e, Router)]
         for router in self.routers:
-            if not isinstance(router, Router):
-                raise TypeError(f"aaf() takes Router objects, not {router!r}")
             router.compile()  # rule, name and duplicate errors surface when the app is built
+        self._own_router: Router | None = None
         self.debug = debug
         self.state: dict[str, Any] = {}
         self.limits = DEFAULT_LIMITS.merged(limits)
         self.exception_handlers = ExceptionHandlers(exception_handlers)
-        self._route_limits: dict[Route, Limits] = {}
+        self._route_limits: dict[RouteInfo, Limits] = {}
         self.background = BackgroundRunner(background_timeout)
         self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
         self.middleware = list(middleware)
-        self._owner = self  # the app connections belong to (the outer one, see below)
-        self._entry: ASGIApp = self
-        if self.middleware:
-            # PERF: App.__call__ serves requests itself, with no "is there middleware?" check.
-            # The innermost app of the chain is a twin sharing this app's __dict__ (so settings
-            # changed later apply to both), and this app becomes a _MiddlewareApp, whose
-            # __call__ enters the chain. The first middleware listed is the outermost.
-            core = object.__new__(App)
-            core.__dict__ = self.__dict__
-            entry: ASGIApp = core
-            for item in reversed(self.middleware):
-                entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
-            self._entry = entry
-            self.__class__ = _MiddlewareApp
+        # The middleware chain is built once: the first listed is the outermost, and the
+        # innermost app is this app's own _serve.
+        entry: ASGIApp = self._serve
+        for item in reversed(self.middleware):
+            entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
+        self._entry = entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
         # PERF: HTTP is served right here, without another coroutine per request.
-        conn = Connection(scope, receive, send, self._owner)
+        conn = Connection(scope, receive, send, self)
         path: str = scope["path"]
         if scope.get("root_path"):
             path = conn.route_path
         method: str = scope["method"]
         try:
+            if len(self.routers) != len(self._entries):
+                await self._try_entries(conn, method, path)
+                return
             for router in self.routers:
                 found = (router._compiled or router.compile()).http.find(method, path)
                 if found is not None:
@@ -147,32 +196,111 @@ class App:
                 result = await route.handler(conn, **params)
             else:
                 result = await route.handler(conn)
-            # PERF: the common return types are tested by exact type first.
+            # PERF: the common return types are tested by exact type first, and their two
+            # messages sent from here.
             kind = type(result)
             if kind is dict or kind is list:
-                start, last = conn.whole_response(_JSON, _json.encode(result))
-                await send(start)
-                await send(last)
-            elif isinstance(result, HttpResponse) and kind._fast_path:
+                start, last = conn.whole_response(JSON_TYPE, _json.encode(result))
+            elif kind in _WHOLE_RESPONSES:
                 if conn._resp_state != NOT_STARTED:
-                    conn._begin_response(result.status_code, kind.__name__)  # raises
+                    conn._claim(kind.__name__)  # raises
                 conn._resp_state = FINISHED
                 conn.resp_status_code = result.status_code
                 start, last = result.messages(method == "HEAD", conn._resp_headers)
-                await send(start)
-                await send(last)
             elif result is None:
-                await _answer_none(conn)
+                await conn.answer_none()
+                return
             else:
                 await self.send_result(conn, result)
+                return
+            try:
+                await send(start)
+                await send(last)
+            except OSError as exc:
+                raise client_gone(exc) from exc
         except Exception as exc:
-            await self.handle_error(conn, exc)
+            await self._answer_error(conn, exc)
+        except asyncio.CancelledError as exc:
+            # The server cancelled the request: work queued for an answer never given is
+            # dropped; after the answer it still runs.
+            if not conn.finished:
+                conn._drop_background(exc)
+            raise
         finally:
             if conn._on_finish is not None:
                 await conn.run_on_finish()
 
+    async def _try_entries(self, conn: Connection, method: str, path: str) -> None:
+        """The general path: each router or connection handler in turn, until one answers."""
+        for entry in self._entries:
+            await entry(conn)
+            if conn.started:
+                return
+        await self._http_miss(conn, method, path)
+
+    # ------------------------------------------------------------------ registration
+    @property
+    def router(self) -> Router:
+        """The app's own router (``@app.get(...)``); tried before the routers it was given."""
+        if self._own_router is None:
+            self._own_router = Router()
+            self._entries.insert(0, self._own_router)
+            self.routers.insert(0, self._own_router)
+        return self._own_router
+
+    def add_route(
+        self,
+        rule: str,
+        handler: Callable[..., Any],
+        name: str | None = None,
+        methods: Iterable[str] | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> None:
+        self.router.add_route(rule, handler, name, methods, limits=limits)
+
+    def route(
+        self,
+        rule: str,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> Callable[[H], H]:
+        return self.router.route(rule, methods, name, limits=limits)
+
+    def get(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.get(rule, name, limits=limits)
+
+    def post(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.post(rule, name, limits=limits)
+
+    def put(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.put(rule, name, limits=limits)
+
+    def patch(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.patch(rule, name, limits=limits)
+
+    def delete(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.delete(rule, name, limits=limits)
+
+    def websocket(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.router.websocket(rule, name, limits=limits)
+
     # ------------------------------------------------------------------ helpers
-    def limits_for(self, route: Route | None) -> Limits:
+    def limits_for(self, route: RouteInfo | None, /) -> Limits:
         if route is None or route.limits is None:
             return self.limits
         limits = self._route_limits.get(route)
@@ -202,22 +330,8 @@ class App:
             raise RuntimeError(f"aaf cannot serve ASGI scope type {kind!r}")
 
     async def send_result(self, conn: Connection, result: Any) -> None:
-        """Send what a handler (or exception handler) returned."""
-        if isinstance(result, Response):
-            await result.send_to(conn)
-        elif isinstance(result, dict | list):
-            await conn.send_whole(_JSON, _json.encode(result))
-        elif isinstance(result, str):
-            await conn.send_whole(_TEXT, result.encode())
-        elif isinstance(result, bytes | bytearray | memoryview):
-            await conn.send_whole(_BYTES, bytes(result))
-        elif result is None:
-            await _answer_none(conn)
-        else:
-            raise TypeError(
-                f"handler returned {type(result).__name__}; return a response, dict, list, "
-                "str, bytes or None"
-            )
+        """Send what a handler (or exception handler) returned (see ``Connection.respond``)."""
+        await conn.respond(result)
 
     async def _http_miss(self, conn: Connection, method: str, path: str) -> None:
         if not is_token(method):
@@ -260,49 +374,47 @@ class App:
         return HTTPError(400, "the request method is not a valid HTTP token", headers=headers)
 
     async def _to_mount(self, conn: Connection, mount: Mount) -> None:
+        """Hand the connection to a mounted app, below the mount's prefix."""
         scope = dict(conn.scope)
         scope["root_path"] = scope.get("root_path", "") + mount.prefix
-        send = server_send = conn.asgi_send
-        if scope["type"] == "http":
-            # The mounted app answers for itself; keeping the connection's response state in
-            # step means an error it raises later is handled like ours (no second response).
-            async def tracking_send(message: Message) -> None:
-                kind = message["type"]
-                if kind == "http.response.start":
-                    conn._resp_state = STARTED
-                elif kind == "http.response.pathsend" or (
-                    kind == "http.response.body" and not message.get("more_body", False)
-                ):
-                    conn._resp_state = FINISHED
-                await server_send(message)
-
-            send = tracking_send
-        await mount.app(scope, conn.asgi_receive, send)
+        # The full path, also from servers whose path leaves out root_path (older ASGI).
+        scope["path"] = conn.full_path
+        # conn.asgi_send keeps the connection's state in step with what the mounted app sends,
+        # so an error it raises later is handled like ours (no second response).
+        await mount.app(scope, conn.asgi_receive, conn.asgi_send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route a WebSocket like an HTTP request; refuse unknown paths before accepting."""
-        conn = Connection(scope, receive, send, self._owner)
+        conn = Connection(scope, receive, send, self)
         path: str = conn.route_path if scope.get("root_path") else scope["path"]
-        for router in self.routers:
-            found = (router._compiled or router.compile()).ws.find("", path)
-            if found is not None:
-                break
-        else:
-            for router in self.routers:
-                mount = router.compile().find_mount(path)
-                if mount is not None:
-                    await self._to_mount(conn, mount)
-                    return
-            conn._begin_websocket(self.limits.websocket_message)
-            await conn.deny(HttpResponse("Not Found", 404))
-            return
-        route, values = found
-        conn.route = route
-        conn.path_params = params = dict(zip(route.param_names, values, strict=True))
-        conn._begin_websocket(self.limits_for(route).websocket_message)
         try:
+            if len(self.routers) != len(self._entries):
+                conn._begin_websocket(self.limits.websocket_message)
+                for entry in self._entries:
+                    await entry(conn)
+                    if conn.ws_state != WebSocketState.CONNECTING:
+                        return
+                await conn.deny(HttpResponse("Not Found", 404))
+                return
+            for router in self.routers:
+                found = (router._compiled or router.compile()).ws.find("", path)
+                if found is not None:
+                    break
+            else:
+                for router in self.routers:
+                    mount = router.compile().find_mount(path)
+                    if mount is not None:
+                        await self._to_mount(conn, mount)
+                        return
+                conn._begin_websocket(self.limits.websocket_message)
+                await conn.deny(HttpResponse("Not Found", 404))
+                return
+            route, values = found
+            conn.route = route
+            conn.path_params = params = dict(zip(route.param_names, values, strict=True))
+            conn._begin_websocket(self.limits_for(route).websocket_message)
             result = await route.handler(conn, **params)
-            if isinstance(result, Response) and conn.ws_state == WebSocketState.CONNECTING:
+            if isinstance(result, BaseResponse) and conn.ws_state == WebSocketState.CONNECTING:
                 await conn.deny(result)  # returning a response before accept() refuses
             elif result is not None:
                 raise TypeError(
@@ -320,26 +432,59 @@ class App:
                 await conn.run_on_finish()
 
     async def _websocket_error(self, conn: Connection, exc: Exception) -> None:
-        """Answer a WebSocket handler's exception: a denial before accept, a close code after."""
+        """Answer a WebSocket handler's exception: a denial before accept, a close code after.
+
+        An ``exception_handlers`` entry runs first: it may return a response (the denial, before
+        accept) or close the socket itself; whatever it leaves open is ended as below.
+        """
         conn._drop_background(exc)
-        if isinstance(exc, WebSocketDisconnect):
-            logger.debug("client left %s (code %s)", conn._where(), exc.code)
-        elif isinstance(exc, WebSocketDataError):
+        if not hasattr(conn, "_ws"):
+            conn._begin_websocket(self.limits.websocket_message)
+        # This socket's own end (its receive or send saw the client go) needs nothing more. A
+        # WebSocketDisconnect while it is still open came from another, dead socket.
+        if isinstance(exc, ClientDisconnect) or (
+            isinstance(exc, WebSocketDisconnect) and not _is_open(conn)
+        ):
+            logger.debug("client left %s (%s)", conn._where(), exc)
+            return
+        handler = self.exception_handlers.lookup(exc)
+        if handler is not None:
+            try:
+                result = handler(conn, exc)
+                if inspect.isawaitable(result) and not isinstance(result, BaseResponse):
+                    result = await result
+                if isinstance(result, BaseResponse) and conn.ws_state == WebSocketState.CONNECTING:
+                    await conn.deny(result)
+                if not _is_open(conn):
+                    return
+            except Exception as handler_exc:
+                logger.exception("exception handler for %r failed", type(exc).__name__)
+                exc = handler_exc
+        if isinstance(exc, WebSocketDataError):
             # The client sent what the handler cannot use: its error, not the server's.
             logger.info("closing %s with %s: %s", conn._where(), exc.close_code, exc)
             await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
         elif isinstance(exc, HTTPError):
-            body = _json.encode({"error": exc.detail})
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
-            denial = HttpResponse(body, exc.status_code, headers, media_type="application/json")
+            denial = JsonResponse(None, exc.status_code, headers)
+            denial.body = exc.json_body()
             code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
             await _refuse_or_close(conn, denial, code, str(exc.detail))
         else:
+            # A WebSocketDisconnect here came from sending to another, dead socket: this one
+            # is still open and is closed like after any other error.
             logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
             denial = HttpResponse("Internal Server Error", 500)
             await _refuse_or_close(conn, denial, INTERNAL_ERROR, "")
 
     # ------------------------------------------------------------------ errors
+    async def _answer_error(self, conn: Connection, exc: Exception) -> None:
+        try:
+            await self.handle_error(conn, exc)
+        except ClientDisconnect:
+            # The client left while its error answer was being sent: nothing more to do.
+            logger.debug("client disconnected during %s", conn._where())
+
     async def handle_error(self, conn: Connection, exc: Exception) -> None:
         """Turn an exception from a handler into a response (or a log line if too late)."""
         conn._drop_background(exc)
@@ -355,10 +500,12 @@ class App:
             try:
                 result = handler(conn, exc)
                 # Responses are awaitable too (with a connection); only await coroutines etc.
-                if inspect.isawaitable(result) and not isinstance(result, Response):
+                if inspect.isawaitable(result) and not isinstance(result, BaseResponse):
                     result = await result
                 await self.send_result(conn, result)
                 return
+            except ClientDisconnect:
+                raise
             except Exception as handler_exc:
                 logger.exception("exception handler for %r failed", type(exc).__name__)
                 exc = handler_exc
@@ -373,7 +520,7 @@ class App:
             # Headers put on the connection before the error belong to the answer that failed.
             conn._resp_headers = exc.raw_headers or None
             conn.resp_status_code = exc.status_code
-            await conn.send_whole(_JSON, _json.encode({"error": exc.detail}))
+            await conn.send_whole(JSON_TYPE, exc.json_body())
             return
         logger.error("unhandled error in %s", conn._where(), exc_info=exc)
         if conn.started:
@@ -385,34 +532,20 @@ class App:
         if self.debug:
             await send_debug_response(conn, exc)
         else:
-            await conn.send_whole(_TEXT, b"Internal Server Error")
+            await conn.send_whole(TEXT_TYPE, b"Internal Server Error")
 
 
-async def _refuse_or_close(conn: Connection, denial: Response, code: int, reason: str) -> None:
+def _is_open(conn: Connection) -> bool:
+    return conn.ws_state in (WebSocketState.CONNECTING, WebSocketState.CONNECTED)
+
+
+async def _refuse_or_close(conn: Connection, denial: BaseResponse, code: int, reason: str) -> None:
     """End a WebSocket after an error: refuse the handshake, or close an accepted socket."""
     state = conn.ws_state
     if state == WebSocketState.CONNECTING:
         await conn.deny(denial)
     elif state == WebSocketState.CONNECTED:
         await conn.close(code, clip_reason(reason))
-
-
-async def _answer_none(conn: Connection) -> None:
-    """A handler returned None: nothing more if it sent a response (finishing it if needed),
-    otherwise an empty answer - 204 unless it chose another status."""
-    if not conn.started:
-        if conn.resp_status_code == 200:
-            conn.resp_status_code = 204
-        await conn.finish()
-    elif not conn.finished:
-        await conn.finish()
-
-
-class _MiddlewareApp(App):
-    """An app with middleware: requests enter the middleware chain first (see App.__init__)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._entry(scope, receive, send)
 
 
 aaf = App

@@ -1,20 +1,16 @@
-"""Exceptions users raise or catch, and the registry that maps them to handlers."""
+"""Exceptions users raise or catch (the handler registry is in ``aaf._handlers``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
+from . import _json
 from ._http import HeadersLike, encode_headers, phrase
 from ._types import RawHeaders
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 __all__ = [
     "BodyStateError",
     "ClientDisconnect",
-    "ExceptionHandler",
     "HTTPError",
     "ResponseStateError",
 ]
@@ -43,6 +39,14 @@ class HTTPError(Exception):
     def __str__(self) -> str:
         return f"{self.status_code}: {self.detail}"
 
+    def json_body(self) -> bytes:
+        """The default body, ``{"error": detail}``; a detail JSON cannot carry (an exception, a
+        domain object) is sent as its ``str()`` rather than failing the answer."""
+        try:
+            return _json.encode({"error": self.detail})
+        except Exception:  # msgspec raises TypeError, EncodeError or OverflowError
+            return _json.encode({"error": str(self.detail)})
+
 
 class ResponseStateError(RuntimeError):
     """The response was used out of order (sent after finishing, started twice, ...)."""
@@ -52,41 +56,9 @@ class BodyStateError(RuntimeError):
     """The request body was consumed in two ways that cannot both be satisfied."""
 
 
-class ClientDisconnect(Exception):
-    """The client went away while the request body was being read."""
+class ClientDisconnect(OSError):
+    """The client went away: while the request body was read, or while the response was sent.
 
-
-ExceptionHandler: TypeAlias = Callable[["Connection", Any], Awaitable[Any] | Any]
-HandlerKey: TypeAlias = int | type[BaseException]
-
-
-class ExceptionHandlers:
-    """Finds the handler for an exception: by status code for HTTPError, then by class (MRO)."""
-
-    __slots__ = ("_by_class", "_by_status")
-
-    def __init__(self, handlers: Mapping[HandlerKey, ExceptionHandler] | None = None) -> None:
-        self._by_status: dict[int, ExceptionHandler] = {}
-        self._by_class: dict[type[BaseException], ExceptionHandler] = {}
-        for key, handler in (handlers or {}).items():
-            if isinstance(key, int):
-                if not 400 <= key <= 599:
-                    raise ValueError(f"exception handler status {key} must be in 400..599")
-                self._by_status[key] = handler
-            elif isinstance(key, type) and issubclass(key, BaseException):
-                self._by_class[key] = handler
-            else:
-                raise TypeError(
-                    f"exception_handlers keys are status codes or exception classes, not {key!r}"
-                )
-
-    def lookup(self, exc: BaseException) -> ExceptionHandler | None:
-        if isinstance(exc, HTTPError):
-            handler = self._by_status.get(exc.status_code)
-            if handler is not None:
-                return handler
-        for cls in type(exc).__mro__:
-            handler = self._by_class.get(cls)
-            if handler is not None:
-                return handler
-        return None
+    An ``OSError``, as ASGI 2.4 servers raise from ``send()`` for a client that left, so an app
+    that took over a connection (``conn.asgi_send``) and catches ``OSError`` keeps working.
+    """

@@ -17,17 +17,16 @@ import secrets
 import stat
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 
 from ._disconnect import DisconnectWatcher
-from ._http import HeadersLike
+from ._http import HeadersLike, response_start, sends_body
 from .errors import ClientDisconnect, HTTPError
-from .response import Response, content_type_header
+from .response import BaseResponse, Responder, content_type_header
 
 if TYPE_CHECKING:
     from ._types import RawHeaders, Receive, Scope, Send
-    from .connection import Connection
 
 __all__ = [
     "MAX_RANGES",
@@ -277,16 +276,20 @@ class _Plan:
         "data",
         "file",
         "headers",
+        "length",
         "pathsend",
         "ranges",
         "size",
         "status",
     )
 
-    def __init__(self, status: int, headers: RawHeaders, body: bytes = b"") -> None:
+    def __init__(
+        self, status: int, headers: RawHeaders, body: bytes = b"", length: int | None = None
+    ) -> None:
         self.status = status
         self.size = 0  # the file's size, for Content-Range
-        self.headers = headers
+        self.headers = headers  # all but Content-Length, which comes from length
+        self.length = length
         self.body = body  # a fixed body (304/412/416/404), when ranges is None
         self.ranges: list[tuple[int, int]] | None = None
         self.boundary: bytes | None = None  # multipart/byteranges when set
@@ -301,7 +304,7 @@ class _Plan:
             self.file = None
 
 
-class FileResponse(Response):
+class FileResponse(BaseResponse):
     """A file from disk: ``FileResponse(path, media_type=None, filename=None)``.
 
     * the media type is guessed from ``filename`` or ``path`` when not given;
@@ -328,18 +331,19 @@ class FileResponse(Response):
         media_type: str | None = None,
         filename: str | None = None,
         *,
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         content_disposition_type: str = "attachment",
         stat_result: os.stat_result | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        connection: Responder | None = None,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
         path = os.fspath(path)
         if media_type is None:
             media_type = guess_media_type(filename or path)
-        super().__init__(status_code, headers, media_type)
+        super().__init__(status_code, headers, media_type, connection=connection)
         # http.response.pathsend requires an absolute path.
         self.path = os.path.abspath(path)
         self.stat_result = stat_result
@@ -379,7 +383,7 @@ class FileResponse(Response):
     def _plan(self, scope: Scope, st: os.stat_result) -> _Plan:
         size = st.st_size
         if self.status_code != 200:
-            plan = _Plan(self.status_code, self.start_headers(None, size))
+            plan = _Plan(self.status_code, list(self.raw_headers), length=size)
             plan.ranges = [(0, size - 1)] if size else []
             return plan
         etag = f'"{st.st_mtime_ns:x}-{size:x}"'
@@ -395,7 +399,8 @@ class FileResponse(Response):
             failed = evaluate_preconditions(method, conditions, etag, mtime)
             if failed == 304:
                 # RFC 9110 15.4.5: the validators and cache headers, no content metadata.
-                return _Plan(304, validators + self.raw_headers)
+                kept = [pair for pair in self.raw_headers if pair[0] != b"content-type"]
+                return _Plan(304, validators + kept)
             if failed == 412:
                 return _error_plan(412, _PRECONDITION_FAILED)
             range_header = conditions.get("range")
@@ -406,8 +411,9 @@ class FileResponse(Response):
                     ranges = parse_range_header(range_header, size)
                     if ranges is not None:
                         return self._range_plan(ranges, size, validators)
-        plan = _Plan(200, self.start_headers(None, size))
-        plan.headers[1:1] = [(b"accept-ranges", b"bytes"), *validators]
+        plan = _Plan(
+            200, [(b"accept-ranges", b"bytes"), *validators, *self.raw_headers], length=size
+        )
         plan.ranges = [(0, size - 1)] if size else []
         return plan
 
@@ -421,11 +427,8 @@ class FileResponse(Response):
         common: RawHeaders = [(b"accept-ranges", b"bytes"), *validators]
         if len(ranges) == 1:
             start, end = ranges[0]
-            plan = _Plan(206, self.start_headers(None, end - start + 1))
-            plan.headers[1:1] = [
-                (b"content-range", b"bytes %d-%d/%d" % (start, end, size)),
-                *common,
-            ]
+            content_range = (b"content-range", b"bytes %d-%d/%d" % (start, end, size))
+            plan = _Plan(206, [content_range, *common, *self.raw_headers], length=end - start + 1)
             plan.ranges = ranges
             return plan
         part_type = self._part_type()
@@ -435,12 +438,11 @@ class FileResponse(Response):
             for index, (start, end) in enumerate(ranges)
         )
         headers: RawHeaders = [
-            (b"content-length", b"%d" % length),
             (b"content-type", b"multipart/byteranges; boundary=" + boundary),
             *common,
         ]
         headers += [(name, value) for name, value in self.raw_headers if name != b"content-type"]
-        plan = _Plan(206, headers)
+        plan = _Plan(206, headers, length=length)
         plan.ranges = ranges
         plan.boundary = boundary
         return plan
@@ -454,11 +456,11 @@ class FileResponse(Response):
         extra: RawHeaders | None,
         gone: asyncio.Event | None = None,
     ) -> None:
-        headers = plan.headers + extra if extra else plan.headers
-        await send({"type": "http.response.start", "status": plan.status, "headers": headers})
+        await send(response_start(plan.status, plan.headers, extra, plan.length))
         ranges = plan.ranges
-        if head or ranges is None:
-            await send({"type": "http.response.body", "body": b"" if head else plan.body})
+        if not sends_body(plan.status, head) or ranges is None:
+            body = plan.body if sends_body(plan.status, head) else b""
+            await send({"type": "http.response.body", "body": body})
             return
         if plan.pathsend:
             await send({"type": PATHSEND, "path": self.path})
@@ -500,9 +502,7 @@ class FileResponse(Response):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     def _part_type(self) -> bytes:
-        return self.content_type or next(
-            (value for name, value in self.raw_headers if name == b"content-type"), _OCTETS
-        )
+        return next((value for name, value in self.raw_headers if name == b"content-type"), _OCTETS)
 
     def _multipart(
         self, boundary: bytes, ranges: list[tuple[int, int]], data: list[bytes], size: int
@@ -514,53 +514,36 @@ class FileResponse(Response):
         pieces.append(_closing(boundary))
         return b"".join(pieces)
 
-    # -- the three ways a response is used ------------------------------------------
-    async def send_to(self, conn: Connection) -> None:
-        plan = await self._prepare(conn.scope)
+    # -- sending ------------------------------------------------------------------
+    needs_watcher = True
+
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
+    ) -> None:
+        # Planned before anything is sent, so a missing file can still become a 404.
+        plan = await self._prepare(scope)
         try:
-            head = conn.scope.get("method") == "HEAD"
-            watcher = None
-            if plan.file is not None and not head:
-                # Before the response is claimed, so a too-large unread body still gets a 413.
-                watcher = await conn.disconnect_watcher_if_possible()
-            extra = conn._begin_response(plan.status, "FileResponse")
-            try:
-                await self._transmit(
-                    plan, conn.asgi_send, head, extra, watcher.gone if watcher else None
-                )
-            finally:
-                conn._mark_finished()  # even a failed stream cannot be restarted
+            head = scope.get("method") == "HEAD"
+            gone = watcher.gone if watcher is not None and plan.file is not None else None
+            await self._transmit(plan, send, head, extra, gone)
         finally:
             plan.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            plan = await self._prepare(scope)
+            await super().__call__(scope, receive, send)
         except HTTPError as exc:
+            # Used as an ASGI app, nobody else answers: the missing file is answered here.
             plan = _error_plan(exc.status_code, _NOT_FOUND)
-        head = scope.get("method") == "HEAD"
-        # Used as an ASGI app, nobody else reads this request: the watcher may take receive().
-        watcher = DisconnectWatcher(receive) if plan.file is not None and not head else None
-        try:
-            await self._transmit(plan, send, head, None, watcher.gone if watcher else None)
-        except ClientDisconnect:
-            pass  # nobody is listening any more
-        finally:
-            plan.close()
-            if watcher is not None:
-                await watcher.stop()
-
-    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
-        scope: dict[str, Any] = {"method": "HEAD" if head else "GET", "headers": []}
-        plan = await self._prepare(scope)
-        try:
-            await self._transmit(plan, send, head, extra)
-        finally:
-            plan.close()
+            await self._transmit(plan, send, scope.get("method") == "HEAD", None)
 
 
 def _error_plan(status: int, body: bytes) -> _Plan:
-    return _Plan(status, [(b"content-length", b"%d" % len(body)), (b"content-type", _TEXT)], body)
+    return _Plan(status, [(b"content-type", _TEXT)], body, len(body))
 
 
 def _part_head(

@@ -2,9 +2,12 @@
 
 Every response can be used three ways:
 
-* returned from a handler (the app sends it);
-* awaited with a connection: ``await HttpResponse("hi", conn)``;
+* returned from a handler (the connection sends it: ``conn.respond(response)``);
+* awaited with a connection, the seed's way: ``await HttpResponse("hi", conn)``;
 * called as an ASGI app: ``await response(scope, receive, send)``.
+
+Responses know nothing of ``Connection``: they turn into ASGI messages through a ``send``, with
+the start message built by ``_http.response_start`` (the one place for the header rules).
 """
 
 from __future__ import annotations
@@ -19,27 +22,31 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import TYPE_CHECKING, Any, ClassVar, Unpack
+from typing import Any, ClassVar, Protocol, Unpack, overload, runtime_checkable
 from urllib.parse import quote
 
 from . import _json
 from ._disconnect import DisconnectWatcher
-from ._http import HeadersLike, check_header_value, encode_headers, status_has_no_body
+from ._http import (
+    HeadersLike,
+    check_header_value,
+    encode_headers,
+    response_start,
+    sends_body,
+)
+from ._types import Message, RawHeaders, Receive, Scope, Send
 from .cookies import CookieOptions, build_set_cookie
 from .datastructures import MutableHeaders
 from .errors import ClientDisconnect
 
-if TYPE_CHECKING:
-    from ._types import Message, RawHeaders, Receive, Scope, Send
-    from .connection import Connection
-
 __all__ = [
+    "BaseResponse",
     "HtmlResponse",
     "HttpResponse",
     "JsonResponse",
     "PlainTextResponse",
     "RedirectResponse",
-    "Response",
+    "Responder",
     "StreamingResponse",
 ]
 
@@ -71,54 +78,92 @@ _TEXT = content_type_header("text/plain")
 _OCTETS = content_type_header("application/octet-stream")
 
 
-def _split_conn(status_or_conn: int | Connection) -> tuple[int, Connection | None]:
-    conn: Connection | None = None
-    if isinstance(status_or_conn, int):  # also an IntEnum such as HTTPStatus.CREATED
-        status = int(status_or_conn)
+@runtime_checkable
+class Responder(Protocol):
+    """What a response needs of a connection to be awaited the seed's way,
+    ``await HttpResponse("hi", conn)``: the connection sends it (``Connection.respond``)."""
+
+    scope: Scope
+
+    async def respond(self, result: Any, /) -> None: ...
+
+
+def _status_and_connection(
+    status_code: Any, connection: Responder | None
+) -> tuple[int, Responder | None]:
+    """The status, and the connection when one was given in the status's place
+    (``StreamingResponse(body, conn)``, as the seed awaits responses).
+
+    A second positional that is not an int (or ``HTTPStatus``), None or a connection is a
+    mistake: ``HttpResponse("x", "201")`` is refused now rather than sent as a silent 200.
+    """
+    if isinstance(status_code, int) and not isinstance(status_code, bool):
+        status = int(status_code)
+    elif status_code is None:  # the article's HttpResponse(body, None): no connection
+        status = 200
+    elif isinstance(status_code, Responder):
+        if connection is not None:
+            raise TypeError("the connection is given twice (positionally and as connection=)")
+        status, connection = 200, status_code
     else:
-        status, conn = 200, status_or_conn
+        raise TypeError(
+            f"status_code must be an int such as 200 (or the connection, as in "
+            f"HttpResponse(body, conn)), not {status_code!r}"
+        )
     if not 100 <= status <= 599:
         raise ValueError(f"status_code must be in 100..599, not {status}")
-    return status, conn
+    return status, connection
 
 
-class Response:
-    """Base class: a status, headers and a way to emit the body.
+def with_default_type(raw: RawHeaders, content_type: bytes | None) -> RawHeaders:
+    """Keep the caller's Content-Type header if there is one; else add ``content_type``."""
+    if content_type is not None and not any(name == b"content-type" for name, _ in raw):
+        raw.append((b"content-type", content_type))
+    return raw
 
-    The second positional argument may be the connection instead of a status code, so that
-    ``await HttpResponse("hi", conn)`` sends right away.
+
+class BaseResponse:
+    """A status, headers (the Content-Type among them) and a way to emit the body.
+
+    Subclasses implement :meth:`emit`. A response is also an ASGI app
+    (``await response(scope, receive, send)``) and, the seed's way, awaitable when it was built
+    with a connection: ``await HttpResponse("hi", conn)``.
     """
 
-    __slots__ = ("_conn", "content_type", "raw_headers", "status_code")
+    __slots__ = ("_connection", "raw_headers", "status_code")
 
     #: The Content-Type used when none is given (None: decided by the subclass).
     default_media_type: ClassVar[str | None] = None
+    #: Whether sending needs to learn of a client that left (a body produced over time).
+    needs_watcher: ClassVar[bool] = False
 
     def __init__(
         self,
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
+        *,
+        connection: Responder | None = None,
     ) -> None:
-        self.status_code, self._conn = _split_conn(status_code)
+        self.status_code, self._connection = _status_and_connection(status_code, connection)
         # APPSEC: headers are validated when the response is built, so a CR/LF never reaches
         # http.response.start; the handler's error becomes a logged 500 instead.
         self.raw_headers: RawHeaders = encode_headers(headers) if headers else []
-        self.content_type: bytes | None = self._pick_content_type(media_type, None)
-
-    def _pick_content_type(self, media_type: str | None, fallback: bytes | None) -> bytes | None:
-        if self.raw_headers and any(n == b"content-type" for n, _ in self.raw_headers):
-            return None  # the caller's own Content-Type header wins
         media_type = media_type or self.default_media_type
-        return content_type_header(media_type) if media_type else fallback
+        if media_type:
+            with_default_type(self.raw_headers, content_type_header(media_type))
 
     @property
     def media_type(self) -> str | None:
-        return self.content_type.decode("latin-1") if self.content_type is not None else None
+        for name, value in self.raw_headers:
+            if name == b"content-type":
+                return value.decode("latin-1")
+        return None
 
     @property
     def headers(self) -> MutableHeaders:
-        """A mutable, validating view of the extra headers (``resp.headers["x-a"] = "b"``)."""
+        """A mutable, validating view of the headers (``resp.headers["content-type"] = ...``
+        replaces the type)."""
         return MutableHeaders(self.raw_headers)
 
     def set_cookie(self, key: str, value: str = "", **options: Unpack[CookieOptions]) -> None:
@@ -129,47 +174,46 @@ class Response:
     def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
 
-    def start_headers(self, extra: RawHeaders | None, content_length: int | None) -> RawHeaders:
-        """The header list for http.response.start: ours, the response's, the connection's."""
-        headers: RawHeaders = []
-        if content_length is not None and not status_has_no_body(self.status_code):
-            headers.append((b"content-length", b"%d" % content_length))
-        if self.content_type is not None:
-            headers.append((b"content-type", self.content_type))
-        if self.raw_headers:
-            headers += self.raw_headers
-        if extra:
-            headers += extra
-        return headers
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
+    ) -> None:
+        """Send this response through ``send``.
 
-    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
-        """Send this response through ``send``; ``head`` drops the body, keeps the headers."""
-        raise NotImplementedError
-
-    async def send_to(self, conn: Connection) -> None:
-        """Send this response on ``conn``, adding headers and cookies put on the connection."""
-        extra = conn._begin_response(self.status_code, type(self).__name__)
-        try:
-            await self.emit(conn.asgi_send, conn.scope.get("method") == "HEAD", extra)
-        finally:
-            conn._mark_finished()  # even a failed stream cannot be restarted
+        ``extra`` are headers put on the connection; ``watcher`` (given when ``needs_watcher``)
+        tells a long body that the client left.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement emit()")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.emit(send, scope.get("method") == "HEAD", None)
+        watcher = None
+        if self.needs_watcher and scope.get("method") != "HEAD":
+            # Used as an ASGI app, nobody else reads this request: the watcher may take receive().
+            watcher = DisconnectWatcher(receive)
+        try:
+            await self.emit(scope, send, None, watcher)
+        except ClientDisconnect:
+            pass  # nobody is listening any more
+        finally:
+            if watcher is not None:
+                await watcher.stop()
 
     def __await__(self) -> Generator[Any, None, None]:
-        if self._conn is None:
+        if self._connection is None:
             raise TypeError(
-                f"await {type(self).__name__}(...) needs the connection as second argument: "
-                f"await {type(self).__name__}(body, conn); or return the response instead"
+                f"await {type(self).__name__}(...) needs the connection: "
+                f"await {type(self).__name__}(body, conn), or return the response instead"
             )
-        return self.send_to(self._conn).__await__()
+        return self._connection.respond(self).__await__()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"
 
 
-class HttpResponse(Response):
+class HttpResponse(BaseResponse):
     """A response whose body is known up front (so it gets a Content-Length).
 
     Without a media type, a str body is ``text/plain; charset=utf-8`` and bytes are
@@ -178,42 +222,64 @@ class HttpResponse(Response):
 
     __slots__ = ("body",)
 
-    #: Whether the app may send this type through ``messages()`` directly (PERF); a subclass
-    #: that overrides ``emit`` or ``send_to`` is sent through them instead.
-    _fast_path: ClassVar[bool] = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "emit" in cls.__dict__ or "send_to" in cls.__dict__:
-            cls._fast_path = False
-
+    @overload
     def __init__(
         self,
         body: Any = b"",
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
+        *,
+        connection: Responder | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        body: Any,
+        connection: Responder,
+        status_code: int = 200,
+        headers: HeadersLike | None = None,
+        /,
+    ) -> None: ...
+    def __init__(
+        self,
+        body: Any = b"",
+        status_code: Any = 200,
+        headers: Any = None,
+        media_type: Any = None,
+        *,
+        connection: Responder | None = None,
     ) -> None:
-        # PERF: written out rather than calling Response.__init__: this runs once per request.
+        # PERF: written out rather than calling BaseResponse.__init__: this runs once per
+        # request, and the common case (an int status, no headers) takes no other call.
         if type(status_code) is int and 100 <= status_code <= 599:
             self.status_code = status_code
-            self._conn = None
+            self._connection = connection
         else:
-            self.status_code, self._conn = _split_conn(status_code)
-        self.raw_headers = encode_headers(headers) if headers else []
+            if isinstance(status_code, Responder):
+                # The seed article's order: HttpResponse(body, connection, status_code, headers).
+                if connection is not None:
+                    raise TypeError("the connection is given twice (positionally and by name)")
+                connection = status_code
+                status_code = 200 if headers is None else headers
+                headers, media_type = media_type, None
+            self.status_code, self._connection = _status_and_connection(status_code, connection)
+        # An empty body (a redirect, a 204) gets no Content-Type unless one is asked for.
         if type(body) is str:
             self.body = body.encode()
-            fallback: bytes | None = _TEXT
+            fallback: bytes | None = _TEXT if body else None
         elif type(body) is bytes:
             self.body = body
-            fallback = _OCTETS
+            fallback = _OCTETS if body else None
         else:
             self.body = self.render(body)
             fallback = None
-        if media_type is None and not self.raw_headers and self.default_media_type is None:
-            self.content_type = fallback
+        media_type = media_type or self.default_media_type
+        content_type = content_type_header(media_type) if media_type else fallback
+        if headers:
+            self.raw_headers = with_default_type(encode_headers(headers), content_type)
         else:
-            self.content_type = self._pick_content_type(media_type, fallback)
+            self.raw_headers = [(b"content-type", content_type)] if content_type else []
 
     def render(self, body: Any) -> bytes:
         """Turn a body that is not str/bytes into bytes (subclasses override)."""
@@ -224,8 +290,14 @@ class HttpResponse(Response):
             "use JsonResponse for data"
         )
 
-    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
-        start, last = self.messages(head, extra)
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
+    ) -> None:
+        start, last = self.messages(scope.get("method") == "HEAD", extra)
         await send(start)
         await send(last)
 
@@ -233,21 +305,11 @@ class HttpResponse(Response):
         """The two ASGI messages of this response (PERF: no coroutine; the app sends them)."""
         status = self.status_code
         body = self.body
-        if status < 200 or status == 204 or status == 304:  # PERF: status_has_no_body inlined
-            headers = self.start_headers(extra, None)
-            body = b""
-        else:
-            headers = [(b"content-length", b"%d" % len(body))]
-            if self.content_type is not None:
-                headers.append((b"content-type", self.content_type))
-            if self.raw_headers:
-                headers += self.raw_headers
-            if extra:
-                headers += extra
-        return (
-            {"type": "http.response.start", "status": status, "headers": headers},
-            {"type": "http.response.body", "body": b"" if head else body},
-        )
+        start = response_start(status, self.raw_headers, extra, len(body))
+        return start, {
+            "type": "http.response.body",
+            "body": body if sends_body(status, head) else b"",
+        }
 
 
 class PlainTextResponse(HttpResponse):
@@ -269,11 +331,15 @@ class JsonResponse(HttpResponse):
     def __init__(
         self,
         data: Any,
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
+        *,
+        connection: Responder | None = None,
     ) -> None:
-        super().__init__(_json.encode(data), status_code, headers, media_type)
+        super().__init__(
+            _json.encode(data), status_code, headers, media_type, connection=connection
+        )
 
 
 # Leading slashes/backslashes, and controls or spaces between them: browsers read any run of
@@ -304,20 +370,21 @@ class RedirectResponse(HttpResponse):
     def __init__(
         self,
         url: str,
-        status_code: int | Connection = 307,
+        status_code: int = 307,
         headers: HeadersLike | None = None,
+        *,
+        connection: Responder | None = None,
     ) -> None:
-        super().__init__(b"", status_code, headers)
-        if not isinstance(status_code, int):
-            self.status_code = 307  # RedirectResponse(url, conn): the redirect's own default
+        if isinstance(status_code, Responder):  # RedirectResponse(url, conn): still a 307
+            connection, status_code = status_code, 307
+        super().__init__(b"", status_code, headers, connection=connection)
         if not 300 <= self.status_code <= 399:
             raise ValueError(f"a redirect status is 3xx, not {self.status_code}")
-        self.content_type = None
         self.raw_headers.append((b"location", safe_location(url).encode("latin-1")))
 
     @property
     def url(self) -> str:
-        return dict(self.raw_headers)[b"location"].decode("latin-1")
+        return next(v for n, v in self.raw_headers if n == b"location").decode("latin-1")
 
 
 Content = str | bytes
@@ -365,66 +432,47 @@ async def iterate(content: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator
             _close_iterator(iterator)
 
 
-class StreamingResponse(Response):
+class StreamingResponse(BaseResponse):
     """A body produced by a sync or async iterable of str/bytes, sent chunk by chunk.
 
     When the client disconnects, the iteration stops at once: an async generator gets
     ``CancelledError`` at its current ``await`` (its ``finally`` blocks run before the handler
-    returns); a sync iterator is closed after its current step.
+    returns); a sync iterator is closed after its current step. When no body may be sent (HEAD,
+    204, 304) the content is closed without being iterated.
     """
 
     __slots__ = ("content",)
 
     default_media_type = "application/octet-stream"
+    needs_watcher = True
 
     def __init__(
         self,
         content: Iterable[Content] | AsyncIterable[Content],
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
+        *,
+        connection: Responder | None = None,
     ) -> None:
-        super().__init__(status_code, headers, media_type)
+        super().__init__(status_code, headers, media_type, connection=connection)
         self.content = content
 
     def body_chunks(self) -> AsyncGenerator[Content, None]:
         """The body as it is produced (subclasses such as EventSourceResponse frame it)."""
         return iterate(self.content)
 
-    async def emit(self, send: Send, head: bool, extra: RawHeaders | None) -> None:
-        await self._stream(send, head, extra, None)
-
-    async def send_to(self, conn: Connection) -> None:
-        head = conn.scope.get("method") == "HEAD"
-        # Before the response is claimed, so a too-large unread body can still get its 413.
-        watcher = None if head else await conn.disconnect_watcher_if_possible()
-        extra = conn._begin_response(self.status_code, type(self).__name__)
-        try:
-            await self._stream(conn.asgi_send, head, extra, watcher)
-        finally:
-            conn._mark_finished()  # even a failed stream cannot be restarted
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        head = scope.get("method") == "HEAD"
-        # Used as an ASGI app, nobody else reads this request: the watcher may drop its body.
-        watcher = None if head else DisconnectWatcher(receive)
-        try:
-            await self._stream(send, head, None, watcher)
-        finally:
-            if watcher is not None:
-                await watcher.stop()
-
-    async def _stream(
-        self, send: Send, head: bool, extra: RawHeaders | None, watcher: DisconnectWatcher | None
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
     ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": self.start_headers(extra, None),
-            }
-        )
-        if head:
+        status = self.status_code
+        await send(response_start(status, self.raw_headers, extra))
+        if not sends_body(status, scope.get("method") == "HEAD"):
+            await close_content(self.content)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if watcher is None:
@@ -450,16 +498,23 @@ class StreamingResponse(Response):
                         "str or bytes (or use EventSourceResponse, which encodes data)"
                     )
                 if data:
-                    try:
-                        await send({"type": "http.response.body", "body": data, "more_body": True})
-                    except OSError as exc:
-                        # Servers raise an OSError from send() once the client is gone.
-                        raise ClientDisconnect(
-                            "the client disconnected during the response"
-                        ) from exc
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
         finally:
             await chunks.aclose()
+            # A sync iterator is closed by iterate(), once its step in a worker thread returns.
             closer = getattr(self.content, "aclose", None)
             if closer is not None:
                 await closer()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def close_content(content: object) -> None:
+    """Release what a body source that was never iterated holds (an async generator, a
+    generator, an open file)."""
+    aclose = getattr(content, "aclose", None)
+    if aclose is not None:
+        await aclose()
+        return
+    close = getattr(content, "close", None)
+    if close is not None:
+        close()

@@ -24,14 +24,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _json
 from ._http import HeadersLike
-from .response import StreamingResponse, iterate
-
-if TYPE_CHECKING:
-    from .connection import Connection
+from .response import Responder, StreamingResponse, iterate, with_default_type
 
 __all__ = ["EventSourceResponse", "SSEParser", "ServerSentEvent"]
 
@@ -135,22 +132,25 @@ class EventSourceResponse(StreamingResponse):
 
     __slots__ = ("ping_interval",)
 
+    default_media_type = None  # text/event-stream exactly, set in __init__
+
     def __init__(
         self,
         content: AsyncIterable[Any] | Iterable[Any],
-        status_code: int | Connection = 200,
+        status_code: int = 200,
         headers: HeadersLike | None = None,
         *,
         ping_interval: float | None = 15.0,
+        connection: Responder | None = None,
     ) -> None:
-        super().__init__(content, status_code, headers)
+        # Exactly the media type: the format is always UTF-8, a charset adds nothing (a
+        # Content-Type given in ``headers`` still wins).
+        super().__init__(content, status_code, headers, connection=connection)
+        with_default_type(self.raw_headers, b"text/event-stream")
         if ping_interval is not None and not ping_interval > 0:
             raise ValueError(f"ping_interval must be > 0 seconds or None, not {ping_interval!r}")
         self.ping_interval = ping_interval
         given = {name for name, _ in self.raw_headers}
-        if b"content-type" not in given:
-            # Exactly the media type: the format is always UTF-8, a charset adds nothing.
-            self.content_type = b"text/event-stream"
         if b"cache-control" not in given:
             self.raw_headers.append((b"cache-control", b"no-cache"))
         # nginx buffers responses by default, which would hold events back.

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import _json
 from ._http import HeadersLike, encode_headers
-from .response import HttpResponse, Response
+from .limits import DEFAULT_LIMITS
+from .response import BaseResponse, HttpResponse
 
 if TYPE_CHECKING:
     from ._types import Message, Receive, Scope, Send
@@ -166,18 +167,37 @@ class WebSocketMixin:
     # Provided by Connection.
     scope: Scope
     asgi_receive: Receive
-    asgi_send: Send
+    _server_send: Send
     _ws: _WebSocket
 
     def _begin_websocket(self, message_limit: int) -> None:
         """Mark this connection as a WebSocket (the app does this when it routes one)."""
         self._ws = _WebSocket(message_limit)
 
+    def _track_websocket(self, kind: str) -> None:
+        """Keep the state in step with what another ASGI app sent through ``conn.asgi_send``
+        (a take-over), so aaf neither refuses nor closes a socket that app handled."""
+        ws: _WebSocket | None = getattr(self, "_ws", None)
+        if ws is None:
+            return
+        if kind == "websocket.accept":
+            ws.state = WebSocketState.CONNECTED
+        elif kind == "websocket.close":
+            connected = ws.state == WebSocketState.CONNECTED
+            ws.state = WebSocketState.CLOSED if connected else WebSocketState.DENIED
+        elif kind == "websocket.http.response.start":
+            ws.state = WebSocketState.DENIED
+
     def _websocket(self) -> _WebSocket:
         try:
             return self._ws
         except AttributeError:
-            raise _not_a_websocket() from None
+            if self.scope["type"] != "websocket":
+                raise _not_a_websocket() from None
+        # A connection built by hand on a WebSocket scope (a plain ASGI app, as in the seed
+        # article): it becomes a WebSocket on first use, with the default message limit.
+        self._begin_websocket(DEFAULT_LIMITS.websocket_message)
+        return self._ws
 
     # ------------------------------------------------------------------ handshake
     @property
@@ -221,11 +241,11 @@ class WebSocketMixin:
         accept: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if raw_headers:
             accept["headers"] = raw_headers
-        await self.asgi_send(accept)
+        await self._server_send(accept)
         ws.state = WebSocketState.CONNECTED
         ws.subprotocol = subprotocol
 
-    async def deny(self, response: Response | int = 403) -> None:
+    async def deny(self, response: BaseResponse | int = 403) -> None:
         """Refuse the handshake with an HTTP response (``403`` or any response object).
 
         Servers that support the ``websocket.http.response`` extension send it as is; others
@@ -242,17 +262,17 @@ class WebSocketMixin:
         ws.state = WebSocketState.DENIED
         if _DENIAL_EXTENSION not in (self.scope.get("extensions") or {}):
             ws.close_code = POLICY_VIOLATION
-            await self.asgi_send(
+            await self._server_send(
                 {"type": "websocket.close", "code": POLICY_VIOLATION, "reason": ""}
             )
             return
-        send = self.asgi_send
+        send = self._server_send
 
         async def as_denial(message: Message) -> None:
             # The same messages as an HTTP response, in the extension's namespace.
             await send({**message, "type": "websocket." + message["type"]})
 
-        await response.emit(as_denial, False, None)
+        await response.emit(self.scope, as_denial)
 
     # ------------------------------------------------------------------ receiving
     def _client_left(self, ws: _WebSocket, message: Message) -> None:
@@ -389,7 +409,7 @@ class WebSocketMixin:
         if ws.state is not _CONNECTED:
             raise self._cannot_send(ws)
         try:
-            await self.asgi_send(message)
+            await self._server_send(message)
         except OSError:
             raise self._lost(ws) from None
 
@@ -402,7 +422,7 @@ class WebSocketMixin:
         if ws.state is not _CONNECTED:
             raise self._cannot_send(ws)
         try:
-            await self.asgi_send({"type": "websocket.send", "text": data})
+            await self._server_send({"type": "websocket.send", "text": data})
         except OSError:
             raise self._lost(ws) from None
 
@@ -418,7 +438,7 @@ class WebSocketMixin:
         ws.close_code = code
         ws.close_reason = reason = clip_reason(reason)
         try:
-            await self.asgi_send({"type": "websocket.close", "code": code, "reason": reason})
+            await self._server_send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:
             ws.state = WebSocketState.DISCONNECTED  # the client left first: nothing to close
 

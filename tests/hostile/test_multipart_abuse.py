@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from aaf import KiB, Limits, MiB
+from aaf import Limits
+from aaf.limits import KiB, MiB
 from tests.support.bodies import (
     BOUNDARY,
     FormApp,

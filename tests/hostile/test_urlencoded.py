@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aaf import KiB, Limits, MiB, QueryParams, Router, aaf
+from aaf import Limits, QueryParams, Router, aaf
+from aaf.limits import KiB, MiB
 from aaf.connection import Connection
 from tests.support.bodies import (
     FormApp,
