@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from ._types import Message, RawHeaders, Receive, Scope, Send
     from .app import App
+    from .datastructures import AuthUser
     from .forms import FormData
-    from .middleware.auth import AuthUser
     from .routing import Route
 
 __all__ = ["Connection", "ConnectionType"]
