@@ -13,7 +13,7 @@ from ._http import encode_query, is_token
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .background import BackgroundRunner
 from .connection import FINISHED, NOT_STARTED, STARTED, Connection
-from .debug import send_debug_response
+from .debug import debug_response
 from .errors import ClientDisconnect, ExceptionHandler, ExceptionHandlers, HandlerKey, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
@@ -383,7 +383,8 @@ class App:
         conn._resp_headers = None
         conn.resp_status_code = 500
         if self.debug:
-            await send_debug_response(conn, exc)
+            page = debug_response(exc, conn.req_headers.get("accept"), conn.method, conn.full_path)
+            await self.send_result(conn, page)
         else:
             await conn.send_whole(_TEXT, b"Internal Server Error")
 
