@@ -514,7 +514,9 @@ class Connection(WebSocketMixin):
             # pay nothing for it.
             from .forms import parse_form
 
-            self._form: FormData = await parse_form(self)
+            self._form: FormData = await parse_form(
+                self.req_headers.get("content-type"), self.stream_body, self.limits, self.on_finish
+            )
             return self._form
 
     async def json(self) -> Any:
