@@ -25,9 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aaf import Limits, Router, aaf
-from aaf.limits import MiB
 from aaf.connection import Connection
 from aaf.forms import UploadFile
+from aaf.limits import MiB
 
 BOUNDARY = "----aafbenchboundary7MA4YWxkTrZu0gW"
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]

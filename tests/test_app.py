@@ -516,9 +516,7 @@ def test_exception_handler_answers_afresh_and_none_means_204() -> None:
 
 def test_a_response_subclass_that_overrides_emit_is_sent_through_it() -> None:
     class Stamped(HttpResponse):
-        async def emit(
-            self, scope: Any, send: Any, extra: Any = None, watcher: Any = None
-        ) -> None:
+        async def emit(self, scope: Any, send: Any, extra: Any = None, watcher: Any = None) -> None:
             self.headers["x-stamped"] = "yes"
             await super().emit(scope, send, extra, watcher)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aaf import Connection, HTTPError, Router, aaf
-from aaf.debug import render_html
+from aaf.debug import debug_response, render_html
 from aaf.testing import TestClient
 
 SECRET = "db-password-hunter2"
@@ -129,6 +129,33 @@ def test_render_html_without_source_and_with_cycles() -> None:
     suppressed.__suppress_context__ = True
     assert "hidden" not in render_html(suppressed, "GET", "/").split("Text traceback")[0]
     assert traceback.format_exception(suppressed)  # the text form works as well
+
+
+def test_debug_response_is_built_without_a_connection() -> None:
+    try:
+        raise KeyError(SECRET)
+    except KeyError as exc:
+        error = exc
+    page = debug_response(error, "text/html", "PUT", "/mount/x")
+    assert page.status_code == 500
+    assert page.media_type == "text/html; charset=utf-8"
+    assert b"PUT /mount/x" in page.body
+    assert dict(page.headers)["cache-control"] == "no-store"
+    assert dict(page.headers)["content-security-policy"].startswith("default-src 'none'")
+    for accept in (None, "application/json"):
+        text = debug_response(error, accept, "GET", "/")
+        assert text.media_type == "text/plain; charset=utf-8"
+        assert text.body.startswith(b"Traceback (most recent call last)")
+        assert dict(text.headers)["cache-control"] == "no-store"
+
+
+def test_the_debug_page_names_the_mounted_path() -> None:
+    inner = failing_app(debug=True)
+    outer = Router()
+    outer.mount("/api", inner)
+    with TestClient(aaf([outer], debug=True)) as client:
+        page = client.get("/api/boom", headers=BROWSER).text
+    assert "GET /api/boom" in page
 
 
 def test_a_frame_without_a_line_number() -> None:

@@ -12,12 +12,14 @@ import pytest
 
 from aaf import Connection, Router, aaf
 from aaf._types import Message
-from aaf.files import (
-    FileResponse,
+from aaf.conditional import (
     content_disposition,
     evaluate_preconditions,
     guess_media_type,
+    if_range_holds,
+    parse_http_date,
 )
+from aaf.files import FileResponse
 from aaf.testing import TestClient
 from tests.conftest import ASGIRecorder, call, http_scope
 
@@ -289,6 +291,17 @@ def test_evaluate_preconditions_order() -> None:
     )
     assert evaluate_preconditions("DELETE", {"if-none-match": "*"}, etag, 100) == 412
     assert evaluate_preconditions("GET", {"if-none-match": 'W/"abc"'}, etag, 100) == 304
+
+
+def test_http_dates_and_if_range_as_plain_functions() -> None:
+    date = "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert parse_http_date(date) == 1_700_000_000
+    assert parse_http_date("yesterday") is None
+    assert parse_http_date(date + " " * 60) is None  # too long to be a date: never parsed
+    assert if_range_holds('"abc"', '"abc"', 0)
+    assert not if_range_holds('W/"abc"', '"abc"', 0)  # a weak tag never matches If-Range
+    assert if_range_holds(f" {date}", '"abc"', 1_700_000_000)
+    assert not if_range_holds(date, '"abc"', 1_700_000_001)  # a date must match exactly
 
 
 # ---------------------------------------------------------------------------- pathsend & streaming

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaf.files import MAX_RANGES, parse_range_header
+from aaf.conditional import MAX_RANGES, parse_range_header
 from aaf.testing import TestClient
 from tests.conftest import call, http_scope
 from tests.test_files import file_app

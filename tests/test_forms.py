@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -11,10 +12,11 @@ from urllib.parse import urlencode
 import pytest
 
 from aaf import HTTPError, Limits, Router, aaf
-from aaf.limits import KiB
 from aaf.connection import Connection
-from aaf.forms import FormData, UnsafeFilenameError, UploadFile, base_name
+from aaf.forms import FormData, parse_form
+from aaf.limits import DEFAULT_LIMITS, KiB
 from aaf.testing import TestClient
+from aaf.uploads import UnsafeFilenameError, UploadFile, base_name
 from tests.support.bodies import (
     BOUNDARY,
     DISCONNECT,
@@ -93,6 +95,44 @@ async def test_form_refuses_other_content_types_with_415(content_type: bytes) ->
     feeder = await post(FormApp().app, "/form", [b"a=1"], headers)
     assert feeder.status == 415
     assert b"multipart/form-data" in feeder.body
+
+
+async def test_parse_form_reads_through_plain_callables() -> None:
+    bodies = {
+        "multipart": multipart([part("a", b"1"), part("f", b"data", filename="x.txt")]),
+        "urlencoded": b"a=1&b=2",
+    }
+    asked: list[int] = []
+    finishers: list[Callable[[], Any]] = []
+
+    def reader(body: bytes) -> Callable[[int], AsyncGenerator[bytes, None]]:
+        async def read_body(limit: int) -> AsyncGenerator[bytes, None]:
+            asked.append(limit)
+            yield body
+
+        return read_body
+
+    multipart_type = f"multipart/form-data; boundary={BOUNDARY}"
+    form = await parse_form(
+        multipart_type, reader(bodies["multipart"]), DEFAULT_LIMITS, finishers.append
+    )
+    upload = form["f"]
+    assert form["a"] == "1"
+    assert isinstance(upload, UploadFile)
+    assert await upload.read() == b"data"
+    assert asked == [DEFAULT_LIMITS.multipart]
+    assert len(finishers) == 1  # the uploads are closed through on_finish
+    finishers[0]()
+    assert upload.closed
+    simple = await parse_form(
+        URLENCODED[1][1].decode(), reader(bodies["urlencoded"]), DEFAULT_LIMITS, finishers.append
+    )
+    assert simple.multi_items() == [("a", "1"), ("b", "2")]
+    assert asked[1:] == [DEFAULT_LIMITS.body]
+    assert len(finishers) == 1  # nothing to close for a url-encoded form
+    with pytest.raises(HTTPError) as info:
+        await parse_form(None, reader(b""), DEFAULT_LIMITS, finishers.append)
+    assert info.value.status_code == 415
 
 
 async def test_form_content_type_with_repeated_parameter_is_400() -> None:

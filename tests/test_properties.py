@@ -25,10 +25,10 @@ from aaf._http import HeaderError, HeaderParamError, encode_header, is_token, pa
 from aaf.connection import Connection
 from aaf.cookies import CookieError, build_set_cookie, parse_cookie_header
 from aaf.datastructures import URL, Headers, MutableHeaders, QueryParams
-from aaf.forms import base_name
 from aaf.middleware.accesslog import escape_log_text
 from aaf.response import safe_location
 from aaf.routing import Match, NoMatch, RouteError, parse_rule
+from aaf.uploads import base_name
 from tests.support.bodies import FormApp, multipart_headers, post, scope_for
 
 # No deadline: the suite runs on busy machines, and time is not what these tests check.

@@ -11,7 +11,12 @@ from urllib.parse import unquote
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aaf.files import MAX_RANGES, content_disposition, evaluate_preconditions, parse_range_header
+from aaf.conditional import (
+    MAX_RANGES,
+    content_disposition,
+    evaluate_preconditions,
+    parse_range_header,
+)
 from aaf.middleware.compression import choose_encoding
 from aaf.middleware.hosts import host_name
 from aaf.middleware.proxy import parse_forwarded

@@ -92,6 +92,16 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.UploadFile is UploadFile
 
 
+def test_moved_names_keep_their_old_import_paths() -> None:
+    from aaf import conditional, datastructures, forms, uploads
+    from aaf.middleware import auth
+
+    assert forms.UploadFile is uploads.UploadFile
+    assert forms.UnsafeFilenameError is uploads.UnsafeFilenameError
+    assert auth.AuthUser is datastructures.AuthUser
+    assert {"evaluate_preconditions", "parse_range_header"} <= set(conditional.__all__)
+
+
 def test_package_ships_py_typed() -> None:
     from importlib.resources import files
 

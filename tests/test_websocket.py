@@ -18,8 +18,8 @@ from aaf import (
     WebSocketDisconnect,
     aaf,
 )
-from aaf.limits import KiB
 from aaf._types import Message
+from aaf.limits import KiB
 from aaf.testing import AsyncTestClient, TestClient, WebSocketDenied
 from aaf.websocket import WebSocketDataError, WebSocketState, WebSocketStateError, clip_reason
 from tests.support.ws import CONNECT, binary, drive, text, ws_scope

@@ -29,8 +29,8 @@ from typing import Any
 import msgspec
 
 from aaf import Connection, HTTPError, Limits, Router
-from aaf.limits import KiB
 from aaf.broadcast import Broadcast, BroadcastError, Subscription
+from aaf.limits import KiB
 from aaf.websocket import WebSocketDataError, WebSocketDisconnect, WebSocketStateError
 
 from .auth import ChatTokens

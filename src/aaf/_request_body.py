@@ -182,7 +182,11 @@ class RequestBodyMixin:
             # pay nothing for it.
             from .forms import parse_form
 
-            self._form: FormData = await parse_form(self)
+            raw_type = self._first_header(b"content-type")
+            content_type = raw_type.decode("latin-1") if raw_type is not None else None
+            self._form: FormData = await parse_form(
+                content_type, self.stream_body, self.limits, self.on_finish
+            )
             return self._form
 
     async def json(self) -> Any:

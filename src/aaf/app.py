@@ -21,7 +21,7 @@ from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_
 from ._types import ASGIApp, Receive, Scope, Send
 from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
-from .debug import send_debug_response
+from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
 from .lifespan import Hook, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
@@ -530,7 +530,8 @@ class App:
         conn._resp_headers = None
         conn.resp_status_code = 500
         if self.debug:
-            await send_debug_response(conn, exc)
+            page = debug_response(exc, conn.req_headers.get("accept"), conn.method, conn.full_path)
+            await self.send_result(conn, page)
         else:
             await conn.send_whole(TEXT_TYPE, b"Internal Server Error")
 

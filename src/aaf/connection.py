@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from ._types import RawHeaders, Receive, Scope, Send
-    from .middleware.auth import AuthUser
+    from .datastructures import AuthUser
 
 __all__ = ["AppLike", "Connection", "ConnectionType", "RouteInfo", "is_json_media_type"]
 

@@ -7,13 +7,14 @@ scope's own list, so nothing is copied on the hot path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ._http import HeadersLike, encode_header, encode_headers
 from ._types import RawHeaders
 
-__all__ = ["URL", "Address", "Headers", "MultiDict", "MutableHeaders", "QueryParams"]
+__all__ = ["URL", "Address", "AuthUser", "Headers", "MultiDict", "MutableHeaders", "QueryParams"]
 
 
 class Address(NamedTuple):
@@ -21,6 +22,18 @@ class Address(NamedTuple):
 
     host: str
     port: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """The verified token's holder: ``conn.user`` (set by an authentication middleware)."""
+
+    subject: str | None
+    scopes: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_scopes(self, *scopes: str) -> bool:
+        return self.scopes.issuperset(scopes)
 
 
 class Headers(Mapping[str, str]):

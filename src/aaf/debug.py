@@ -13,20 +13,18 @@ from __future__ import annotations
 import html
 import linecache
 import traceback
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .connection import Connection
+from .response import HttpResponse
 
-__all__ = ["render_html", "render_text", "send_debug_response"]
+__all__ = ["debug_response", "render_html", "render_text"]
 
-_HTML = b"text/html; charset=utf-8"
-_TEXT = b"text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
 _CONTEXT_LINES = 3
-_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
-    (b"cache-control", b"no-store"),
-]
+_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "cache-control": "no-store",
+}
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}
 header{background:#b00020;color:#fff;padding:16px 24px}
@@ -88,12 +86,13 @@ def render_html(exc: BaseException, method: str, path: str) -> str:
     )
 
 
-async def send_debug_response(conn: Connection, exc: BaseException) -> None:
-    """Send the 500 debug page (HTML for browsers, text otherwise) on ``conn``."""
-    accept = conn.req_headers.get("accept") or ""
-    conn._resp_headers = list(_HEADERS)
-    if "text/html" in accept:
-        body = render_html(exc, conn.method, conn.full_path)
-        await conn.send_whole(_HTML, body.encode("utf-8", "replace"))
-    else:
-        await conn.send_whole(_TEXT, render_text(exc).encode("utf-8", "replace"))
+def debug_response(exc: BaseException, accept: str | None, method: str, path: str) -> HttpResponse:
+    """The 500 debug page for ``exc`` raised while serving ``method path``.
+
+    HTML when ``accept`` (the request's Accept header) names ``text/html``, else the plain-text
+    traceback.
+    """
+    if accept is not None and "text/html" in accept:
+        body = render_html(exc, method, path)
+        return HttpResponse(body.encode("utf-8", "replace"), 500, _HEADERS, _HTML)
+    return HttpResponse(render_text(exc).encode("utf-8", "replace"), 500, _HEADERS, _TEXT)

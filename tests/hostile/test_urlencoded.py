@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aaf import Limits, QueryParams, Router, aaf
-from aaf.limits import KiB, MiB
 from aaf.connection import Connection
+from aaf.limits import KiB, MiB
 from tests.support.bodies import (
     FormApp,
     chunked,

@@ -24,11 +24,11 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from .. import _json
+from ..datastructures import AuthUser
 from ..errors import HTTPError
 from ._common import refuse_websocket, send_text
 
@@ -46,18 +46,6 @@ def _now() -> float:
 
 
 _SUBPROTOCOL = "bearer"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthUser:
-    """The verified token's holder: ``conn.user``."""
-
-    subject: str | None
-    scopes: frozenset[str] = frozenset()
-    claims: Mapping[str, Any] = field(default_factory=dict)
-
-    def has_scopes(self, *scopes: str) -> bool:
-        return self.scopes.issuperset(scopes)
 
 
 # The kind of key each algorithm verifies with (PyJWT's names); one key fits one kind.
