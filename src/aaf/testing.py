@@ -141,13 +141,14 @@ class _Exchange:
 
     async def next_chunk(self) -> bytes | None:
         """The next body chunk; None at the end. Raises the app's error if it failed."""
-        self._raise_violation()
+        if self._violation_reported:
+            self._raise_violation()
         if self.complete and self.chunks.empty():
             await self._finish()
             return None
         chunk = await self.chunks.get()
-        self._raise_violation()
         if chunk is None:
+            self._raise_violation()  # after the chunks sent before the refused message
             await self._finish()
             if not self.complete:
                 self._app_returned_unfinished()
