@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aaf._conformance import ASGIProtocolError, HTTPResponseChecker
 from tests.support.recording import SentMessages
 
 Message = MutableMapping[str, Any]
@@ -26,15 +27,23 @@ class ASGIRecorder(SentMessages):
 
     Like a server, once the scripted messages are used up receive() reports a disconnect only
     when the response is complete (or at once with ``client_stays=False``, a client that left).
+    Every message sent is checked as strictly as a real server would (aaf._conformance) for a
+    request with ``method``; ``method=None`` records a non-HTTP conversation unchecked. The
+    first refusal is raised into the app and again by every reader (``sent``, ``status``...).
     """
 
     def __init__(
-        self, messages: list[dict[str, Any]] | None = None, *, client_stays: bool = True
+        self,
+        messages: list[dict[str, Any]] | None = None,
+        *,
+        client_stays: bool = True,
+        method: str | None = "GET",
     ) -> None:
         super().__init__()
         self.incoming = list(messages or [{"type": "http.request", "body": b""}])
         self.received = 0
         self.client_stays = client_stays
+        self.checker = HTTPResponseChecker(method) if method is not None else None
         self._complete = asyncio.Event()
 
     async def receive(self) -> Message:
@@ -46,10 +55,19 @@ class ASGIRecorder(SentMessages):
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
-        self.sent.append(message)
-        if message["type"] == "http.response.pathsend" or (
-            message["type"] == "http.response.body" and not message.get("more_body", False)
-        ):
+        if self.violation is not None:
+            raise RuntimeError(f"send() after a refused message: {self.violation}")
+        if self.checker is None:
+            self._sent.append(message)
+            return
+        try:
+            self.checker.check_send(message)
+        except ASGIProtocolError as exc:
+            self.violation = exc
+            self._complete.set()  # like a server, the connection is dropped
+            raise
+        self._sent.append(message)
+        if self.checker.finished:
             self._complete.set()
 
 
@@ -84,8 +102,11 @@ async def call(
     scope: dict[str, Any],
     messages: list[dict[str, Any]] | None = None,
 ) -> ASGIRecorder:
-    recorder = ASGIRecorder(messages)
+    method = scope["method"] if scope["type"] == "http" else None
+    recorder = ASGIRecorder(messages, method=method)
     await app(scope, recorder.receive, recorder.send)
+    if recorder.violation is not None:
+        raise recorder.violation  # even if the app caught it
     return recorder
 
 

@@ -91,7 +91,7 @@ async def test_missing_file_as_asgi_app_is_a_plain_404(tmp_path: Path) -> None:
     recorder = await call(FileResponse(tmp_path / "nope.txt"), http_scope())
     assert recorder.status == 404
     assert recorder.body == b"Not Found"
-    assert recorder.headers[b"content-length"] == b"9"
+    assert recorder.header(b"content-length") == b"9"
 
 
 async def test_as_asgi_app_serves_the_file(data_file: Path) -> None:
@@ -311,7 +311,7 @@ async def test_pathsend_is_used_when_the_server_offers_it(data_file: Path) -> No
     assert [m["type"] for m in recorder.sent] == ["http.response.start", "http.response.pathsend"]
     assert recorder.sent[1]["path"] == str(data_file)
     assert os.path.isabs(recorder.sent[1]["path"])
-    assert recorder.headers[b"content-length"] == b"1024"
+    assert recorder.header(b"content-length") == b"1024"
 
 
 async def test_pathsend_with_a_relative_path_sends_an_absolute_one(
@@ -364,7 +364,7 @@ async def test_empty_file(tmp_path: Path) -> None:
     path.write_bytes(b"")
     recorder = await call(file_app(path), http_scope("/file"))
     assert recorder.status == 200
-    assert recorder.headers[b"content-length"] == b"0"
+    assert recorder.header(b"content-length") == b"0"
     assert recorder.body == b""
     ranged = await call(file_app(path), http_scope("/file", headers=[(b"range", b"bytes=0-")]))
     assert ranged.status == 200  # an empty file has no satisfiable range; the whole (empty) file
@@ -380,7 +380,7 @@ async def test_a_file_that_shrinks_is_cut_short_not_completed(
     app = file_app(path, stat_result=stat_before, chunk_size=1024)
     with caplog.at_level(logging.ERROR, "aaf.error"):
         recorder = await call(app, http_scope("/file"))
-    assert recorder.headers[b"content-length"] == b"5000"
+    assert recorder.header(b"content-length") == b"5000"
     assert all(m.get("more_body", False) for m in recorder.sent[1:])  # never finished
     assert "got shorter" in caplog.text
 

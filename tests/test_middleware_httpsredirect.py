@@ -54,15 +54,15 @@ async def test_a_hostile_host_header_does_not_choose_the_target() -> None:
     headers = [(b"host", b"evil.com/@x")]
     recorder = await call(app, http_scope("/a", headers=headers, server=("10.0.0.1", 80)))
     assert recorder.status == 301
-    assert recorder.headers[b"location"] == b"https://10.0.0.1/a"
+    assert recorder.header(b"location") == b"https://10.0.0.1/a"
 
 
 async def test_the_default_http_port_is_dropped() -> None:
     app, _ = redirect_app()
     recorder = await call(app, http_scope("/a", headers=[(b"host", b"example.com:80")]))
-    assert recorder.headers[b"location"] == b"https://example.com/a"
+    assert recorder.header(b"location") == b"https://example.com/a"
     recorder = await call(app, http_scope("/a", headers=[(b"host", b"[::1]:80")]))
-    assert recorder.headers[b"location"] == b"https://[::1]/a"
+    assert recorder.header(b"location") == b"https://[::1]/a"
 
 
 async def test_websockets() -> None:

@@ -54,7 +54,7 @@ def test_other_incoming_ids_are_replaced(incoming: str) -> None:
 
 async def test_control_characters_are_replaced() -> None:
     recorder = await call(id_app(), http_scope("/", headers=[(b"x-request-id", b"a\x01b")]))
-    assert recorder.headers[b"x-request-id"] != b"a\x01b"
+    assert recorder.header(b"x-request-id") != b"a\x01b"
 
 
 def test_options() -> None:

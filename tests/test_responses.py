@@ -122,7 +122,7 @@ async def test_response_is_an_asgi_app() -> None:
     assert (rec.status, rec.body) == (203, b"asgi")
     rec = await call(HttpResponse("asgi"), http_scope("/", "HEAD"))
     assert rec.body == b""
-    assert rec.headers[b"content-length"] == b"4"
+    assert rec.header(b"content-length") == b"4"
 
 
 def test_awaiting_a_response_with_the_connection_sends_it() -> None:

@@ -186,12 +186,18 @@ async def test_pings_while_idle_then_events_resume() -> None:
     app, probe = feed_app(ping_interval=0.02)
     lines: list[str] = []
     async with AsyncTestClient(app) as client, client.stream("GET", "/feed") as response:
-        async for line in response.aiter_lines():
-            lines.append(line)
-            if line == ": ping" and not probe["release"].is_set():
-                probe["release"].set()  # the producer was idle long enough to be pinged
-            if line == "data: after the pause":
-                break
+        try:
+            # A ping every 0.02 s: 10 s means pings (or the resumed events) never came, and
+            # the test fails now rather than at the suite's timeout.
+            async with asyncio.timeout(10):
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if line == ": ping" and not probe["release"].is_set():
+                        probe["release"].set()  # the producer was idle long enough to be pinged
+                    if line == "data: after the pause":
+                        break
+        except TimeoutError:
+            pytest.fail(f"no ping, or no event after the ping, within 10 s; got {lines!r}")
     assert lines[:7] == [
         "data: first",
         "",

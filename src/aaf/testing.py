@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx  # aaf's 'testing' extra (pip install httpx)
 
+from ._conformance import ASGIProtocolError, HTTPResponseChecker
 from ._testing_scopes import build_http_scope, build_websocket_scope
 from ._testing_ws import (
     AsyncWebSocketSession,
@@ -30,6 +31,7 @@ from ._types import ASGIApp, Message, Scope
 from .lifespan import LifespanClient
 
 __all__ = [
+    "ASGIProtocolError",
     "AsyncTestClient",
     "AsyncWebSocketSession",
     "TestClient",
@@ -43,7 +45,12 @@ T = TypeVar("T")
 
 
 class _Exchange:
-    """One request/response exchange with the app, running as a task on the app's loop."""
+    """One request/response exchange with the app, running as a task on the app's loop.
+
+    Every message the app sends goes through the same conformance checker a strict server
+    would apply; the first violation is what the request call raises in the test, even when the
+    app catches the error ``send()`` raised into it.
+    """
 
     def __init__(self, app: ASGIApp, scope: Scope, body: AsyncIterator[bytes]) -> None:
         self.app = app
@@ -51,6 +58,9 @@ class _Exchange:
         self._body = body
         self._body_done = False
         self._pending: bytes | None = None
+        self.checker = HTTPResponseChecker(scope["method"])
+        self.violation: ASGIProtocolError | None = None
+        self._violation_reported = False
         self.started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.complete = False
@@ -83,48 +93,80 @@ class _Exchange:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
+        if self.violation is not None:
+            raise RuntimeError(
+                f"the test client closed this connection after an earlier protocol violation "
+                f"[{self.violation.rule.name}]; the request raises that error in the test"
+            )
+        try:
+            self.checker.check_send(message)
+        except ASGIProtocolError as exc:
+            self._refuse(exc)
+            raise
         kind = message["type"]
         if kind == "http.response.start":
-            if self.started.done():
-                raise RuntimeError("http.response.start sent twice")
-            self.started.set_result(message)
+            self.started.set_result(
+                {"status": self.checker.status, "headers": self.checker.headers}
+            )
+        elif self.disconnected.is_set():
+            raise OSError("the client disconnected")
         elif kind == "http.response.body":
-            if not self.started.done() or self.complete:
-                raise RuntimeError("http.response.body sent before start or after the last body")
-            if self.disconnected.is_set():
-                raise OSError("the client disconnected")
             body = message.get("body", b"")
             if body:
                 self.chunks.put_nowait(body)
-            if not message.get("more_body", False):
-                self.complete = True
-                self.disconnected.set()
-        elif kind == "http.response.pathsend":
+            if self.checker.finished:
+                self._end()
+        else:
             with open(message["path"], "rb") as file:  # noqa: ASYNC230 - test-only helper
                 self.chunks.put_nowait(file.read())
-            self.complete = True
-            self.disconnected.set()
-        else:
-            raise RuntimeError(f"unexpected message {kind!r} on an HTTP connection")
+            self._end()
+
+    def _end(self) -> None:
+        self.complete = True
+        self.disconnected.set()
+
+    def _refuse(self, violation: ASGIProtocolError) -> None:
+        """A violation ends the exchange: like a server, the connection is dropped at once."""
+        self.violation = violation
+        if not self.started.done():
+            self._violation_reported = True
+            self.started.set_exception(violation)
+        self.chunks.put_nowait(None)
+        self.disconnected.set()
+
+    def _raise_violation(self) -> None:
+        if self.violation is not None:
+            self._violation_reported = True
+            raise self.violation
 
     async def next_chunk(self) -> bytes | None:
         """The next body chunk; None at the end. Raises the app's error if it failed."""
+        if self._violation_reported:
+            self._raise_violation()
         if self.complete and self.chunks.empty():
             await self._finish()
             return None
         chunk = await self.chunks.get()
         if chunk is None:
+            self._raise_violation()  # after the chunks sent before the refused message
             await self._finish()
             if not self.complete:
-                raise httpx.RemoteProtocolError(
-                    "the app returned without finishing the response (the server would close "
-                    "the connection here)"
-                )
+                self._app_returned_unfinished()
             return None
         return chunk
 
+    def _app_returned_unfinished(self) -> None:
+        try:
+            self.checker.check_app_returned()
+        except ASGIProtocolError as exc:
+            # What an HTTP client sees: the server closes the connection mid-response.
+            raise httpx.RemoteProtocolError(f"{exc} (the server closes the connection)") from exc
+
     async def _finish(self) -> None:
-        await self.task  # re-raises the app's exception, if any
+        try:
+            await self.task  # re-raises the app's exception, if any
+        finally:
+            self._raise_violation()  # ...unless a protocol violation came first
 
     async def close(self) -> None:
         """The client stops reading: tell the app, give it a moment, then cancel it."""
@@ -138,8 +180,10 @@ class _Exchange:
         except asyncio.CancelledError:
             pass
         except Exception:
-            if self.complete:
+            if self.complete and self.violation is None:
                 raise
+        if not self._violation_reported:
+            self._raise_violation()  # refused after the test stopped reading: still a bug
 
 
 class _AsyncStream(httpx.AsyncByteStream):

@@ -115,5 +115,7 @@ async def test_bare_percent_signs_cost_less_than_real_escapes() -> None:
 
     size = 256 * KiB
     escapes = await cpu_time(prepare(b"%41")(size), work)
+    # Today each costs at most ~0.8 of the escapes; the old slow path cost ~5 times. Twice the
+    # escapes tells them apart with room for noise.
     for unit in (b"%", b"%4", b"%%41", b"%zz"):
-        assert await cpu_time(prepare(unit)(size), work) < escapes, unit
+        assert await cpu_time(prepare(unit)(size), work) < 2 * escapes, unit

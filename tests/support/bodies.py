@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
@@ -201,24 +202,35 @@ async def peak_memory(work: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
     return result, peak
 
 
+# A sample shorter than this is mostly noise (timer ticks, cache misses charged to this
+# process): tiny work is repeated within a sample until it lasts about this long.
+MIN_SAMPLE_SECONDS = 0.002
+
+
 async def cpu_time(data: T, work: Callable[[T], Awaitable[Any]], repeats: int = 5) -> float:
-    """The best CPU time of ``work(data)`` over ``repeats`` runs, after one warm-up run.
+    """The best CPU time of one ``work(data)`` over ``repeats`` samples, after a warm-up run.
 
     For comparing two inputs in the same run (never against a fixed number): CPU time of this
-    process, so other processes on the machine stay out of the measurement.
+    process, so other processes on the machine stay out of the measurement. Work that takes
+    microseconds runs several times per sample (the warm-up run sets how many), so that each
+    sample is long enough to measure and one interruption cannot swing a ratio.
     """
+    start = time.process_time()
     await work(data)
+    warm_up = time.process_time() - start
+    loops = max(1, min(10_000, math.ceil(MIN_SAMPLE_SECONDS / max(warm_up, 1e-7))))
     gc.collect()
     times = []
     for _ in range(repeats):
         gc.disable()
         try:
             start = time.process_time()
-            await work(data)
-            times.append(time.process_time() - start)
+            for _ in range(loops):
+                await work(data)
+            times.append((time.process_time() - start) / loops)
         finally:
             gc.enable()
-    return max(min(times), 1e-6)
+    return max(min(times), 1e-9)
 
 
 async def growth_ratio(
