@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._callables import is_async_callable
 from .._http import is_token
+from ..response import Response
+from ..websocket import WebSocketState
 from ._handlers import adapt_handler
 from ._matcher import Compiled, Table, route_keys
 from ._rules import (
@@ -76,6 +78,18 @@ class RoutedConnection(Protocol):
 
     @property
     def route_path(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def ws_state(self) -> WebSocketState: ...
+
+    def _begin_websocket(self, message_limit: int) -> None: ...
+
+    async def deny(self, response: Response | int = 403, /) -> None: ...
+
+    async def close(self) -> None: ...
 
     async def respond(self, result: Any, /) -> object: ...
 
@@ -347,21 +361,41 @@ class Router:
         caller can try something else. Handler exceptions propagate.
         """
         compiled = self._compiled or self.compile()
-        websocket = conn.scope["type"] == "websocket"
-        if websocket:
-            found = compiled.ws.find("", conn.route_path)
-        else:
-            found = compiled.http.find(conn.method, conn.route_path)
+        if conn.scope["type"] == "websocket":
+            return await self._serve_websocket(compiled, conn)
+        found = compiled.http.find(conn.method, conn.route_path)
         if found is None:
             return False
         route, values = found
         conn.route = route
         params = dict(zip(route.param_names, values, strict=True))
         conn.path_params = params
+        await conn.respond(await route.handler(conn, **params))
+        return True
+
+    @staticmethod
+    async def _serve_websocket(compiled: Compiled, conn: RoutedConnection) -> bool:
+        """Like the app does: a returned response refuses, returning unaccepted refuses (403)."""
+        found = compiled.ws.find("", conn.route_path)
+        if found is None:
+            return False
+        route, values = found
+        conn.route = route
+        params = dict(zip(route.param_names, values, strict=True))
+        conn.path_params = params
+        conn._begin_websocket(conn.limits.websocket_message)  # with the route's limits
         result = await route.handler(conn, **params)
-        if not websocket or result is not None:
-            # A WebSocket handler talks on the socket itself; it returns None once done.
-            await conn.respond(result)
+        if isinstance(result, Response) and conn.ws_state == WebSocketState.CONNECTING:
+            await conn.deny(result)  # returning a response before accept() refuses
+        elif result is not None:
+            raise TypeError(
+                f"WebSocket handler returned {type(result).__name__}; return None, or a "
+                "response before accept() to refuse the handshake"
+            )
+        if conn.ws_state == WebSocketState.CONNECTING:
+            await conn.deny()
+        elif conn.ws_state == WebSocketState.CONNECTED:
+            await conn.close()
         return True
 
 
