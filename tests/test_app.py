@@ -26,7 +26,7 @@ from .conftest import call, http_scope
 
 def single(handler: Any, rule: str = "/", methods: list[str] | None = None) -> TestClient:
     router = Router()
-    router.add_route(rule, handler, methods)
+    router.add_route(rule, handler, methods=methods)
     return TestClient(aaf([router]))
 
 

@@ -37,7 +37,7 @@ def test_routes_accepts_a_router_and_lists_mounts_and_websockets(
         return None
 
     router.add_route("/ws", chat, name="ws", websocket=True)
-    router.add_route("/head-only", lambda conn: None, ["HEAD"], name="head")
+    router.add_route("/head-only", lambda conn: None, "head", ["HEAD"])
 
     async def raw(scope: Any, receive: Any, send: Any) -> None:
         return None

@@ -26,7 +26,7 @@ from .conftest import ASGIRecorder, Message, call, http_scope, noop_receive, noo
 
 def app_with(handler: Any, rule: str = "/", methods: list[str] | None = None, **kw: Any) -> Any:
     router = Router()
-    router.add_route(rule, handler, methods, name="h", **kw)
+    router.add_route(rule, handler, "h", methods, **kw)
     return aaf([router])
 
 
@@ -228,7 +228,7 @@ async def test_body_growing_past_the_limit_is_413_and_reading_stops() -> None:
 
 def _router(handler: Any, **kw: Any) -> Router:
     router = Router()
-    router.add_route("/", handler, ["POST"], **kw)
+    router.add_route("/", handler, methods=["POST"], **kw)
     return router
 
 

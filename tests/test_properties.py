@@ -398,7 +398,7 @@ def test_static_routes_round_trip_and_other_methods_are_405(
         return None
 
     rule = "/" + "/".join(segments)
-    router.add_route(rule, handler, ["GET"], name="static")
+    router.add_route(rule, handler, "static", ["GET"])
     found = router.match(method, router.url_for("static"))
     if method == "GET":
         assert isinstance(found, Match)

@@ -23,7 +23,7 @@ def build(case: str, routes: int) -> Any:
             async def other(conn: Connection, id: int) -> dict[str, int]:
                 return {"other": id}
 
-            router.add_route(f"/{prefix}/<int:id>", other, ["GET"], name=f"r{i}")
+            router.add_route(f"/{prefix}/<int:id>", other, f"r{i}", ["GET"])
 
         @router.get("/items/<int:id>")
         async def item(conn: Connection, id: int) -> dict[str, int]:

@@ -1,0 +1,441 @@
+"""Routing: Flask-style rules, converters, blueprints (include), mounts and a pure matcher.
+
+The package is layered, each module importing only the ones before it: ``converters`` (what a
+``<converter:name>`` accepts), ``_rules`` (parsing rules; Route, Mount, Match, NoMatch),
+``_matcher`` (the compiled lookup tables), ``_handlers`` (checking and adapting handlers) and
+this module (the Router that registers routes and serves them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .._callables import is_async_callable
+from .._http import is_token
+from ..response import Response
+from ..websocket import WebSocketState
+from ._handlers import adapt_handler
+from ._matcher import Compiled, Table, route_keys
+from ._rules import (
+    Match,
+    Mount,
+    NoMatch,
+    Param,
+    Part,
+    Route,
+    RouteError,
+    describe,
+    did_you_mean,
+    parse_rule,
+)
+from .converters import (
+    DEFAULT_CONVERTERS,
+    Converter,
+    FloatConverter,
+    IntConverter,
+    PathConverter,
+    StrConverter,
+    UUIDConverter,
+)
+
+if TYPE_CHECKING:
+    from .._types import ASGIApp, Scope
+    from ..limits import Limits
+
+__all__ = [
+    "DEFAULT_CONVERTERS",
+    "Converter",
+    "FloatConverter",
+    "IntConverter",
+    "Match",
+    "Mount",
+    "NoMatch",
+    "Param",
+    "PathConverter",
+    "Route",
+    "RouteError",
+    "RoutedConnection",
+    "Router",
+    "StrConverter",
+    "UUIDConverter",
+    "did_you_mean",
+    "parse_rule",
+]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+class RoutedConnection(Protocol):
+    """What ``await router(conn)`` needs from a connection (``aaf.Connection`` has it all)."""
+
+    scope: Scope
+    route: Route | None
+    path_params: dict[str, Any]
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def route_path(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def ws_state(self) -> WebSocketState: ...
+
+    def _begin_websocket(self, message_limit: int) -> None: ...
+
+    async def deny(self, response: Response | int = 403, /) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def respond(self, result: Any, /) -> object: ...
+
+
+class Router:
+    """A set of routes, included routers and mounts.
+
+    ``@router.route("/hello/<name>")`` registers GET (and HEAD); ``get``/``post``/... are
+    shorthands; ``websocket`` registers a WebSocket route. Decorators return the function, so
+    one handler can be stacked under several rules. ``await router(conn)`` serves a connection
+    inside any ASGI app.
+    """
+
+    def __init__(
+        self,
+        *,
+        converters: Mapping[str, Converter] | None = None,
+        redirect_slashes: bool = True,
+    ) -> None:
+        self.converters: dict[str, Converter] = dict(DEFAULT_CONVERTERS)
+        for name, converter in (converters or {}).items():
+            self.add_converter(name, converter)
+        self.redirect_slashes = redirect_slashes
+        self._routes: list[Route] = []
+        self._mounts: list[Mount] = []
+        self._includes: list[tuple[Router, str, str | None]] = []  # router, prefix, name
+        self._compiled: Compiled | None = None
+        self._parents: list[Router] = []  # routers that include this one
+        # Own routes only, kept incrementally so a duplicate fails at registration.
+        self._registry = (Table(), Table())
+        self._names: dict[str, Route] = {}
+
+    # -- registration ----------------------------------------------------------
+    def add_converter(self, name: str, converter: Converter) -> None:
+        if not name.isidentifier():
+            raise RouteError(f"converter name {name!r} must be an identifier")
+        if isinstance(converter, type):
+            raise RouteError(
+                f"register a converter instance, not the class: add_converter({name!r}, "
+                f"{converter.__name__}())"
+            )
+        if not callable(getattr(converter, "to_python", None)) or not callable(
+            getattr(converter, "to_url", None)
+        ):
+            raise RouteError(f"converter {name!r} needs to_python() and to_url() methods")
+        self.converters[name] = converter
+
+    def add_route(
+        self,
+        rule: str,
+        handler: Callable[..., Any],
+        name: str | None = None,
+        methods: Iterable[str] | None = None,
+        *,
+        limits: Limits | None = None,
+        websocket: bool = False,
+    ) -> Route:
+        """Serve ``rule`` with ``handler`` for ``methods`` (default GET, which answers HEAD too).
+
+        The handler takes the connection first (``async def h(conn, id)``) or, when its first
+        parameter is not the connection, only the rule's parameters (``async def h(id)``).
+        """
+        if name is not None and not isinstance(name, str):
+            # The argument order was (rule, handler, methods, name) before.
+            example = sorted(name) if isinstance(name, list | tuple | set | frozenset) else ["POST"]
+            raise TypeError(
+                f"add_route({rule!r}, ...): name must be a string, not {name!r}; the order is "
+                f"add_route(rule, handler, name, methods), so pass the methods by keyword: "
+                f"add_route({rule!r}, handler, methods={example!r})"
+            )
+        parts = parse_rule(rule, self.converters)
+        if websocket:
+            if methods is not None:
+                raise RouteError(f"WebSocket route {rule!r} takes no methods")
+            if callable(handler) and not is_async_callable(handler):
+                raise RouteError(
+                    f"WebSocket handler {describe(handler)} must be 'async def': it awaits "
+                    "the socket (conn.accept(), conn.receive_text(), ...)"
+                )
+            method_set: frozenset[str] = frozenset()
+            implicit_head = False
+        else:
+            method_set, implicit_head = _methods(rule, methods)
+        adapted = adapt_handler(handler, parts, rule, websocket=websocket)
+        route_name = name if name is not None else getattr(handler, "__name__", rule)
+        existing = self._names.get(route_name)
+        if existing is not None and existing.endpoint is not handler:
+            raise RouteError(
+                f"route name {route_name!r} is already used by {existing.rule!r} "
+                f"({describe(existing.endpoint)}); pass name=... to tell them apart"
+            )
+        route = Route(
+            rule=rule,
+            handler=adapted,
+            methods=method_set,
+            name=route_name,
+            parts=parts,
+            websocket=websocket,
+            limits=limits,
+            endpoint=handler,
+            implicit_head=implicit_head,
+        )
+        # Fail now (at registration) on a duplicate rule+method rather than at first request.
+        self._registry[websocket].add(route, route_keys(route))
+        self._names.setdefault(route_name, route)
+        self._routes.append(route)
+        self._invalidate()
+        return route
+
+    def route(
+        self,
+        rule: str,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> Callable[[H], H]:
+        def decorator(handler: H) -> H:
+            self.add_route(rule, handler, name, methods, limits=limits)
+            return handler
+
+        return decorator
+
+    def get(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.route(rule, ["GET"], name, limits=limits)
+
+    def post(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.route(rule, ["POST"], name, limits=limits)
+
+    def put(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.route(rule, ["PUT"], name, limits=limits)
+
+    def patch(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.route(rule, ["PATCH"], name, limits=limits)
+
+    def delete(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        return self.route(rule, ["DELETE"], name, limits=limits)
+
+    def websocket(
+        self, rule: str, name: str | None = None, *, limits: Limits | None = None
+    ) -> Callable[[H], H]:
+        def decorator(handler: H) -> H:
+            self.add_route(rule, handler, name, limits=limits, websocket=True)
+            return handler
+
+        return decorator
+
+    def include(self, other: Router, prefix: str = "", *, name: str | None = None) -> None:
+        """Serve ``other``'s routes (and mounts) under ``prefix``; later additions included.
+
+        With ``name="users"`` the included routes are named ``"users.<name>"`` (for url_for),
+        so two included routers may both have an ``index`` route.
+        """
+        if other is self:
+            raise RouteError("a router cannot include itself")
+        if other._includes_router(self):
+            raise RouteError("routers include each other in a cycle; include each one once")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise RouteError(
+                f"include name must be a non-empty string such as 'users', not {name!r}"
+            )
+        clean = _check_prefix(prefix, "include")
+        self._includes.append((other, clean, name))
+        other._parents.append(self)
+        self._invalidate()
+        try:
+            self.compile()  # fail now on duplicate names or rules
+        except RouteError:
+            self._includes.pop()
+            other._parents.remove(self)
+            self._invalidate()
+            raise
+
+    def mount(
+        self, prefix: str, app: ASGIApp, name: str | None = None, *, lifespan: bool = True
+    ) -> None:
+        """Hand every request under ``prefix`` to ``app`` (``root_path`` gets the prefix).
+
+        ``lifespan=False``: aaf does not forward lifespan events (startup/shutdown) to ``app``.
+        """
+        clean = _check_prefix(prefix, "mount")
+        if not clean:
+            raise RouteError(
+                "a mount needs a prefix such as '/static'; use a second router "
+                "in aaf([...]) for a fallback app"
+            )
+        if not callable(app):
+            raise RouteError(f"mount {prefix!r}: {app!r} is not an ASGI application")
+        self._mounts.append(Mount(clean, app, name, lifespan))
+        self._invalidate()
+
+    def _includes_router(self, router: Router) -> bool:
+        return any(sub is router or sub._includes_router(router) for sub, _, _ in self._includes)
+
+    def _invalidate(self) -> None:
+        """Drop compiled tables here and in every router that includes this one."""
+        self._compiled = None
+        for parent in self._parents:
+            parent._invalidate()
+
+    # -- compiled view -----------------------------------------------------------
+    def compile(self) -> Compiled:
+        if self._compiled is None:
+            self._compiled = Compiled(self._flatten("", ""))
+        return self._compiled
+
+    def _flatten(self, prefix: str, namespace: str) -> tuple[list[Route], list[Mount]]:
+        """Every route and mount, with ``prefix`` before rules and ``namespace`` before names."""
+        prefix_parts: list[Part] = parse_rule(prefix, {}) if prefix else []
+        routes = [
+            _prefixed(route, prefix, prefix_parts, namespace) if prefix or namespace else route
+            for route in self._routes
+        ]
+        mounts = [
+            Mount(prefix + m.prefix, m.app, _named(namespace, m.name), m.lifespan)
+            for m in self._mounts
+        ]
+        for other, sub_prefix, sub_name in self._includes:
+            sub_namespace = namespace + sub_name + "." if sub_name is not None else namespace
+            sub_routes, sub_mounts = other._flatten(prefix + sub_prefix, sub_namespace)
+            routes += sub_routes
+            mounts += sub_mounts
+        return routes, mounts
+
+    @property
+    def routes(self) -> list[Route]:
+        """Every route, included ones with their prefixed rules, in registration order."""
+        return list(self.compile().routes)
+
+    @property
+    def mounts(self) -> list[Mount]:
+        return list(self.compile().mounts)
+
+    def match(self, method: str, path: str) -> Match | NoMatch:
+        """The pure matcher: what answers ``method path`` (HTTP)."""
+        found = self.compile().http.find(method, path)
+        if found is not None:
+            return Match(found[0], dict(zip(found[0].param_names, found[1], strict=True)))
+        return self.compile().explain_miss(method, path, self.redirect_slashes)
+
+    def match_websocket(self, path: str) -> Match | NoMatch:
+        compiled = self.compile()
+        found = compiled.ws.find("", path)
+        if found is not None:
+            return Match(found[0], dict(zip(found[0].param_names, found[1], strict=True)))
+        mount = compiled.find_mount(path)
+        return NoMatch(mount=mount)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        return self.compile().url_for(name, params)
+
+    # -- serving -----------------------------------------------------------------
+    async def __call__(self, conn: RoutedConnection) -> bool:
+        """Serve ``conn`` if a route matches it, inside any ASGI app; False if none does.
+
+        Matches ``conn.method`` and ``conn.route_path`` (WebSocket connections against the
+        WebSocket routes), sets ``conn.route`` and ``conn.path_params``, awaits the handler and
+        sends what it returned with ``conn.respond``. Without a match nothing is sent, so the
+        caller can try something else. Handler exceptions propagate.
+        """
+        compiled = self._compiled or self.compile()
+        if conn.scope["type"] == "websocket":
+            return await self._serve_websocket(compiled, conn)
+        found = compiled.http.find(conn.method, conn.route_path)
+        if found is None:
+            return False
+        route, values = found
+        conn.route = route
+        params = dict(zip(route.param_names, values, strict=True))
+        conn.path_params = params
+        await conn.respond(await route.handler(conn, **params))
+        return True
+
+    @staticmethod
+    async def _serve_websocket(compiled: Compiled, conn: RoutedConnection) -> bool:
+        """Like the app does: a returned response refuses, returning unaccepted refuses (403)."""
+        found = compiled.ws.find("", conn.route_path)
+        if found is None:
+            return False
+        route, values = found
+        conn.route = route
+        params = dict(zip(route.param_names, values, strict=True))
+        conn.path_params = params
+        conn._begin_websocket(conn.limits.websocket_message)  # with the route's limits
+        result = await route.handler(conn, **params)
+        if isinstance(result, Response) and conn.ws_state == WebSocketState.CONNECTING:
+            await conn.deny(result)  # returning a response before accept() refuses
+        elif result is not None:
+            raise TypeError(
+                f"WebSocket handler returned {type(result).__name__}; return None, or a "
+                "response before accept() to refuse the handshake"
+            )
+        if conn.ws_state == WebSocketState.CONNECTING:
+            await conn.deny()
+        elif conn.ws_state == WebSocketState.CONNECTED:
+            await conn.close()
+        return True
+
+
+def _methods(rule: str, methods: Iterable[str] | None) -> tuple[frozenset[str], bool]:
+    """The method set, and whether HEAD is in it only because GET is (an implicit HEAD)."""
+    if isinstance(methods, str):
+        raise RouteError(f"methods for {rule!r} must be a list such as ['POST'], not a string")
+    result = {m.upper() for m in (methods or ("GET",))}
+    for method in result:
+        if not is_token(method):
+            raise RouteError(f"{method!r} is not a valid HTTP method name")
+    implicit_head = "GET" in result and "HEAD" not in result
+    if implicit_head:
+        result.add("HEAD")
+    return frozenset(result), implicit_head
+
+
+def _named(namespace: str, name: str | None) -> str | None:
+    return namespace + name if namespace and name is not None else name
+
+
+def _prefixed(route: Route, prefix: str, prefix_parts: list[Part], namespace: str) -> Route:
+    return Route(
+        rule=prefix + route.rule,
+        handler=route.handler,
+        methods=route.methods,
+        name=namespace + route.name,
+        parts=[*prefix_parts, *route.parts],
+        websocket=route.websocket,
+        limits=route.limits,
+        endpoint=route.endpoint,
+        implicit_head=route.implicit_head,
+    )
+
+
+def _check_prefix(prefix: str, what: str) -> str:
+    if prefix in ("", "/"):
+        return ""
+    if not prefix.startswith("/") or "<" in prefix or "//" in prefix:
+        raise RouteError(
+            f"{what} prefix {prefix!r} must be a static path starting with '/' (e.g. '/api')"
+        )
+    return prefix.rstrip("/")

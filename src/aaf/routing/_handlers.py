@@ -1,0 +1,139 @@
+"""Handlers at registration: check a handler's signature against its rule and adapt its call.
+
+Every route's handler is awaited as ``handler(conn, **params)``. A handler that takes the
+connection is used as it is (``def`` handlers get a worker-thread wrapper); one that takes only
+the path parameters (``async def get_note(note_id: int)``) is wrapped once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._callables import is_async_callable
+from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
+
+__all__ = ["adapt_handler"]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def adapt_handler(
+    handler: Callable[..., Any], parts: list[Part], rule: str, *, websocket: bool = False
+) -> Handler:
+    """Check ``handler`` against ``rule`` and return it as ``async (conn, **params)``."""
+    if not callable(handler):
+        raise RouteError(f"the handler for {rule!r} must be callable, not {handler!r}")
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return _as_async(handler)  # builtins and C callables: nothing to check
+    params = list(signature.parameters.values())
+    rule_names = [p.name for p in parts if isinstance(p, Param)]
+    takes_connection = _takes_connection(handler, params, rule_names, rule)
+    if websocket and not takes_connection:
+        raise RouteError(
+            f"WebSocket handler {describe(handler)} for {rule!r} must take the connection as its "
+            "first argument: async def handler(conn, ...)"
+        )
+    _check_parameters(handler, params[1:] if takes_connection else params, rule_names, rule)
+    if takes_connection:
+        return _as_async(handler)
+    return _without_connection(handler)
+
+
+def _takes_connection(
+    handler: Callable[..., Any],
+    params: list[inspect.Parameter],
+    rule_names: Sequence[str],
+    rule: str,
+) -> bool:
+    """The first parameter is the connection when it says so or when nothing else can fill it."""
+    if not params:
+        return False
+    first = params[0]
+    if _is_connection_annotation(first.annotation):
+        if first.kind not in _POSITIONAL:
+            raise RouteError(
+                f"handler {describe(handler)} for {rule!r} must take the connection as its first "
+                f"positional argument, not as {first}: async def handler(conn, ...)"
+            )
+        return True
+    if first.kind is inspect.Parameter.VAR_POSITIONAL:
+        return True  # handler(*args, ...) has always been given the connection
+    return (
+        first.kind in _POSITIONAL
+        and first.default is inspect.Parameter.empty
+        and first.name not in rule_names
+    )
+
+
+def _is_connection_annotation(annotation: Any) -> bool:
+    if isinstance(annotation, str):  # `from __future__ import annotations` leaves text
+        return annotation == "Connection" or annotation.endswith(".Connection")
+    # Imported here: the connection module refers back to routing (for its types).
+    from ..connection import Connection
+
+    return isinstance(annotation, type) and issubclass(annotation, Connection)
+
+
+def _check_parameters(
+    handler: Callable[..., Any],
+    params: list[inspect.Parameter],
+    rule_names: Sequence[str],
+    rule: str,
+) -> None:
+    """Every rule parameter must be accepted; every required argument must come from the rule."""
+    by_name = {p.name: p for p in params}
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    for name in rule_names:
+        param = by_name.get(name)
+        if (param is None or param.kind is inspect.Parameter.POSITIONAL_ONLY) and not has_var_kw:
+            hint = did_you_mean(name, by_name)
+            raise RouteError(
+                f"rule {rule!r} has parameter {name!r} but handler {describe(handler)} "
+                f"takes no argument {name!r}{hint}"
+            )
+    for param in params:
+        if (
+            param.kind is not inspect.Parameter.VAR_POSITIONAL
+            and param.kind is not inspect.Parameter.VAR_KEYWORD
+            and param.default is inspect.Parameter.empty
+            and param.name not in rule_names
+        ):
+            raise RouteError(
+                f"handler {describe(handler)} needs argument {param.name!r} but rule {rule!r} "
+                f"has no '<{param.name}>'; add it to the rule or give the argument a default"
+            )
+
+
+def _as_async(handler: Callable[..., Any]) -> Handler:
+    if is_async_callable(handler):
+        return handler
+
+    # A plain def handler may block (file or database calls); it runs in a worker thread.
+    @functools.wraps(handler)
+    async def run_in_thread(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(handler, *args, **kwargs)
+
+    return run_in_thread
+
+
+def _without_connection(handler: Callable[..., Any]) -> Handler:
+    """Wrap a handler that takes only path parameters (it is built once, at registration)."""
+    if is_async_callable(handler):
+
+        async def call(conn: Any, /, **params: Any) -> Any:
+            return await handler(**params)
+
+    else:
+
+        async def call(conn: Any, /, **params: Any) -> Any:
+            # A plain def handler may block (file or database calls); it runs in a worker thread.
+            return await asyncio.to_thread(handler, **params)
+
+    functools.update_wrapper(call, handler)
+    return call
