@@ -3,7 +3,6 @@ explicit HEAD routes, span rules, ``await router(conn)`` in a plain ASGI app, Mo
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -191,21 +190,9 @@ def test_included_routers_can_be_named() -> None:
 
 
 # ---------------------------------------------------------------------------- await router(conn)
-class RespondingConnection(Connection):
-    """A stand-in for ``Connection.respond`` (being added to Connection on another branch)."""
-
-    async def respond(self, result: Any) -> None:
-        if isinstance(result, dict):
-            await self.send_whole(b"application/json", json.dumps(result).encode())
-        elif isinstance(result, str):
-            await self.send_whole(b"text/plain; charset=utf-8", result.encode())
-        else:
-            await self.finish()
-
-
 def plain_app(router: Router) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        conn = RespondingConnection(scope, receive, send)
+        conn = Connection(scope, receive, send)
         if not await router(conn):
             conn.resp_status_code = 404
             await conn.respond("nothing here")
@@ -229,7 +216,7 @@ async def test_a_router_serves_a_connection_in_a_plain_asgi_app() -> None:
     router.add_route("/notes", list_notes)
     app = plain_app(router)
     one = await call(app, http_scope("/api/notes/3", root_path="/api"))
-    assert (one.status, one.body) == (200, b'{"id": 3}')
+    assert (one.status, one.body) == (200, b'{"id":3}')
     assert seen["route"].name == "get_note"
     assert seen["params"] == {"note_id": 3}
     assert (await call(app, http_scope("/notes"))).body == b"all"
@@ -252,11 +239,11 @@ async def test_a_router_sends_nothing_without_a_match_and_lets_errors_through() 
     async def receive() -> Any:
         return {"type": "http.request", "body": b""}
 
-    conn = RespondingConnection(http_scope("/none"), receive, send)
+    conn = Connection(http_scope("/none"), receive, send)
     assert await router(conn) is False
     assert (sent, conn.route) == ([], None)
     with pytest.raises(LookupError, match="boom"):
-        await router(RespondingConnection(http_scope("/broken"), receive, send))
+        await router(Connection(http_scope("/broken"), receive, send))
 
 
 async def test_a_router_serves_websockets_from_its_websocket_table() -> None:

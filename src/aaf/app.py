@@ -413,18 +413,7 @@ class App:
             conn.route = route
             conn.path_params = params = dict(zip(route.param_names, values, strict=True))
             conn._begin_websocket(self.limits_for(route).websocket_message)
-            result = await route.handler(conn, **params)
-            if isinstance(result, BaseResponse) and conn.ws_state == WebSocketState.CONNECTING:
-                await conn.deny(result)  # returning a response before accept() refuses
-            elif result is not None:
-                raise TypeError(
-                    f"WebSocket handler returned {type(result).__name__}; return None, or a "
-                    "response before accept() to refuse the handshake"
-                )
-            if conn.ws_state == WebSocketState.CONNECTING:
-                await conn.deny(403)  # returned without accepting: a refusal
-            elif conn.ws_state == WebSocketState.CONNECTED:
-                await conn.close()
+            await conn._end_handler(await route.handler(conn, **params))
         except Exception as exc:
             await self._websocket_error(conn, exc)
         finally:

@@ -274,6 +274,22 @@ class WebSocketMixin:
 
         await response.emit(self.scope, as_denial)
 
+    async def _end_handler(self, result: object) -> None:
+        """What a WebSocket handler's return means: a response returned before ``accept()``
+        refuses with it, returning without accepting refuses (403), an open socket is closed."""
+        ws = self._websocket()
+        if isinstance(result, BaseResponse) and ws.state == WebSocketState.CONNECTING:
+            await self.deny(result)
+        elif result is not None:
+            raise TypeError(
+                f"WebSocket handler returned {type(result).__name__}; return None, or a "
+                "response before accept() to refuse the handshake"
+            )
+        if ws.state == WebSocketState.CONNECTING:
+            await self.deny(403)
+        elif ws.state == WebSocketState.CONNECTED:
+            await self.close()
+
     # ------------------------------------------------------------------ receiving
     def _client_left(self, ws: _WebSocket, message: Message) -> None:
         ws.state = WebSocketState.DISCONNECTED

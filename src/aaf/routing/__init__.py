@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._callables import is_async_callable
 from .._http import is_token
-from ..response import Response
-from ..websocket import WebSocketState
 from ._handlers import adapt_handler
 from ._matcher import Compiled, Table, route_keys
 from ._rules import (
@@ -82,14 +80,9 @@ class RoutedConnection(Protocol):
     @property
     def limits(self) -> Limits: ...
 
-    @property
-    def ws_state(self) -> WebSocketState: ...
-
     def _begin_websocket(self, message_limit: int) -> None: ...
 
-    async def deny(self, response: Response | int = 403, /) -> None: ...
-
-    async def close(self) -> None: ...
+    async def _end_handler(self, result: object, /) -> None: ...
 
     async def respond(self, result: Any, /) -> object: ...
 
@@ -384,18 +377,7 @@ class Router:
         params = dict(zip(route.param_names, values, strict=True))
         conn.path_params = params
         conn._begin_websocket(conn.limits.websocket_message)  # with the route's limits
-        result = await route.handler(conn, **params)
-        if isinstance(result, Response) and conn.ws_state == WebSocketState.CONNECTING:
-            await conn.deny(result)  # returning a response before accept() refuses
-        elif result is not None:
-            raise TypeError(
-                f"WebSocket handler returned {type(result).__name__}; return None, or a "
-                "response before accept() to refuse the handshake"
-            )
-        if conn.ws_state == WebSocketState.CONNECTING:
-            await conn.deny()
-        elif conn.ws_state == WebSocketState.CONNECTED:
-            await conn.close()
+        await conn._end_handler(await route.handler(conn, **params))
         return True
 
 
