@@ -100,7 +100,16 @@ class App:
         self.exception_handlers = ExceptionHandlers(exception_handlers)
         self._route_limits: dict[Route, Limits] = {}
         self.background = BackgroundRunner(background_timeout)
-        self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
+        self._lifespan = LifespanRunner(
+            None if lifespan is None else (lambda: lifespan(self)),
+            on_startup,
+            on_shutdown,
+            state=self.state,
+            mounted_apps=lambda: [
+                (m.prefix, m.app) for m in self.mounts() if getattr(m, "lifespan", True)
+            ],
+            drain=self.background.drain,
+        )
         self.middleware = list(middleware)
         self._owner = self  # the app connections belong to (the outer one, see below)
         self._entry: ASGIApp = self
