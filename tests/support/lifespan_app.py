@@ -14,7 +14,7 @@ router = Router()
 
 @router.get("/state")
 async def state(conn: Connection) -> Any:
-    return {"conn_state": dict(conn.state), "app_state": dict(conn.app.state)}
+    return {"conn_state": dict(conn.state), "app_state": dict(app.state)}
 
 
 @contextlib.asynccontextmanager
