@@ -127,9 +127,12 @@ class LifespanClient:
             return getter.result()
         return None
 
-    async def _end(self) -> None:
-        """Cancel the app's lifespan task and wait (bounded) until it has ended."""
+    async def _end(self, grace: float = 0.0) -> None:
+        """End the app's lifespan task: after ``grace`` seconds to return by itself, cancel it
+        and wait (bounded) until it has ended."""
         task = self._started_task()
+        if grace > 0:
+            await asyncio.wait({task}, timeout=grace)
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=self.shutdown_timeout)
         if not done:
@@ -167,10 +170,10 @@ class LifespanClient:
         except BaseException:
             task.cancel()  # we were cancelled: the app must not outlive us
             raise
-        if message is not None and message["type"] == "lifespan.startup.complete":
+        if message is not None and message.get("type") == "lifespan.startup.complete":
             return True
-        if message is not None and message["type"] == "lifespan.startup.failed":
-            await self._end()
+        if message is not None and message.get("type") == "lifespan.startup.failed":
+            await self._end(grace=self.shutdown_timeout)  # it may clean up before returning
             raise RuntimeError(
                 f"app at {self.name!r} failed to start: {message.get('message', '')}"
             )
@@ -178,10 +181,10 @@ class LifespanClient:
         # anything else than a lifespan answer means it handled the scope as something else.
         if message is None:
             answer = "returned or raised"
-        elif message["type"] == _RECEIVED_AGAIN:
+        elif message.get("type") == _RECEIVED_AGAIN:
             answer = "called receive() again before answering"
         else:
-            answer = f"answered with {message['type']!r}"
+            answer = f"answered with {message.get('type')!r}"
         logger.debug("app at %r does not support lifespan (it %s)", self.name, answer)
         await self._end()
         return False
@@ -194,7 +197,9 @@ class LifespanClient:
         try:
             async with asyncio.timeout(self.shutdown_timeout):
                 message = await self._next_message()
-                if message is not None and message["type"].startswith("lifespan.shutdown."):
+                if message is not None and str(message.get("type")).startswith(
+                    "lifespan.shutdown."
+                ):
                     await asyncio.wait({task})
         except TimeoutError:
             # An app that never answers must not hang the server's shutdown.
@@ -216,7 +221,7 @@ class LifespanClient:
                 self.name,
                 exc_info=task.exception(),
             )
-        if message is not None and message["type"] == "lifespan.shutdown.failed":
+        if message is not None and message.get("type") == "lifespan.shutdown.failed":
             raise RuntimeError(
                 f"app at {self.name!r} failed to shut down: {message.get('message', '')}"
             )
