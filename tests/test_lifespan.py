@@ -63,16 +63,45 @@ def test_state_is_a_per_request_copy() -> None:
 
     @router.route("/set")
     async def set_(conn: Connection) -> Any:
+        before = sorted(conn.state)  # read first: a shared dict would show the last request's key
         conn.state["request_only"] = True
-        return sorted(conn.state)
+        return before
 
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
         yield {"shared": 1}
 
     with TestClient(aaf([router], lifespan=lifespan)) as client:
-        assert client.get("/set").json() == ["request_only", "shared"]
-        assert client.get("/set").json() == ["request_only", "shared"]
+        assert client.get("/set").json() == ["shared"]
+        assert client.get("/set").json() == ["shared"]  # no "request_only" from the first one
+
+
+def test_app_state_set_at_import_time_reaches_handlers() -> None:
+    app = aaf([state_router()])
+    app.state["config"] = "from import"
+    with TestClient(app) as client:  # like a server: the scope brings its own state dict
+        assert client.get("/state").json() == {"config": "from import"}
+
+
+def test_app_state_set_by_a_startup_hook_reaches_handlers() -> None:
+    apps: list[App] = []
+    app = aaf([state_router()], on_startup=[lambda: apps[0].state.update(pool="open")])
+    apps.append(app)
+    with TestClient(app) as client:
+        assert client.get("/state").json() == {"pool": "open"}
+
+
+def test_what_the_lifespan_yields_overrides_app_state_and_is_copied_into_it() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
+        yield {"db": "connected", "cache": "warm"}
+
+    app = aaf([state_router()], lifespan=lifespan)
+    app.state.update(db="placeholder", config="from import")
+    with TestClient(app) as client:
+        expected = {"db": "connected", "cache": "warm", "config": "from import"}
+        assert client.get("/state").json() == expected
+        assert app.state == expected  # code outside handlers sees the lifespan state too
 
 
 @pytest.mark.parametrize(
@@ -224,3 +253,131 @@ def test_a_mounted_app_that_never_finishes_shutdown_is_cancelled(
     with TestClient(aaf([router])):
         pass
     assert "did not finish its shutdown within 0.2s" in caplog.text
+
+
+# ------------------------------------------------------------------ the startup-failure rule
+def failure_point_app(fail_at: str, events: list[str]) -> App:
+    """Two startup hooks, a context manager, two mounted apps and two shutdown hooks, each
+    recording what ran; the step named ``fail_at`` fails."""
+
+    def hook(name: str) -> Any:
+        def run() -> None:
+            if name == fail_at:
+                events.append(f"{name}!")
+                raise RuntimeError(f"{name} broke")
+            events.append(name)
+
+        return run
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[Any]:
+        if fail_at == "enter":
+            events.append("enter!")
+            raise RuntimeError("enter broke")
+        events.append("enter")
+        yield ["not a dict"] if fail_at == "yield" else {}
+        events.append("exit")
+
+    def mounted(name: str) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            if name == fail_at:
+                events.append(f"{name}!")
+                await send({"type": "lifespan.startup.failed", "message": f"{name} broke"})
+                return
+            events.append(f"{name} up")
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            events.append(f"{name} down")
+            await send({"type": "lifespan.shutdown.complete"})
+
+        return app
+
+    router = Router()
+    router.mount("/m1", mounted("m1"))
+    router.mount("/m2", mounted("m2"))
+    return aaf(
+        [router],
+        lifespan=lifespan,
+        on_startup=[hook("start1"), hook("start2")],
+        on_shutdown=[hook("stop1"), hook("stop2")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("fail_at", "expected"),
+    [
+        # No startup hook completed them all: no shutdown hook runs (as in Starlette).
+        ("start1", ["start1!"]),
+        ("start2", ["start1", "start2!"]),
+        # The hooks completed: their undo (the shutdown hooks) runs.
+        ("enter", ["start1", "start2", "enter!", "stop1", "stop2"]),
+        # The context manager was entered: it exits normally (the code after yield runs).
+        ("yield", ["start1", "start2", "enter", "exit", "stop1", "stop2"]),
+        # Mounted apps that started are shut down, then the rest in reverse.
+        (
+            "m2",
+            ["start1", "start2", "enter", "m1 up", "m2!", "m1 down", "exit", "stop1", "stop2"],
+        ),
+    ],
+)
+def test_a_failed_startup_undoes_every_step_that_completed(
+    fail_at: str, expected: list[str]
+) -> None:
+    events: list[str] = []
+    with pytest.raises(RuntimeError, match="failed to start"):
+        TestClient(failure_point_app(fail_at, events)).__enter__()
+    assert events == expected
+
+
+def test_without_failure_shutdown_undoes_every_step_in_reverse() -> None:
+    events: list[str] = []
+    with TestClient(failure_point_app("nothing", events)):
+        assert events == ["start1", "start2", "enter", "m1 up", "m2 up"]
+    assert events[5:] == ["m2 down", "m1 down", "exit", "stop1", "stop2"]
+
+
+def test_an_error_while_undoing_a_failed_startup_does_not_hide_the_startup_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+
+    def stop1() -> None:
+        events.append("stop1!")
+        raise ValueError("stop1 broke")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        raise KeyError("enter broke")
+        yield
+
+    app = aaf([], lifespan=lifespan, on_shutdown=[stop1, lambda: events.append("stop2")])
+    with pytest.raises(RuntimeError, match="failed to start: KeyError: 'enter broke'"):
+        TestClient(app).__enter__()
+    assert events == ["stop1!", "stop2"]  # the undo goes on after an error
+    assert "stop1 broke" in caplog.text  # and that error is logged
+
+
+def test_a_failed_shutdown_step_does_not_skip_the_others() -> None:
+    events: list[str] = []
+
+    async def fails_shutdown(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.failed", "message": "flush failed"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        yield
+        events.append("exit")  # not in a finally: a thrown-in error would skip it
+
+    router = Router()
+    router.mount("/m", fails_shutdown)
+    client = TestClient(
+        aaf([router], lifespan=lifespan, on_shutdown=[lambda: events.append("stop")])
+    )
+    client.__enter__()
+    with pytest.raises(RuntimeError, match="failed to shut down: RuntimeError: app at '/m'"):
+        client.__exit__()
+    assert events == ["exit", "stop"]

@@ -151,7 +151,16 @@ class App:
         self.exception_handlers = ExceptionHandlers(exception_handlers)
         self._route_limits: dict[RouteInfo, Limits] = {}
         self.background = BackgroundRunner(background_timeout)
-        self._lifespan = LifespanRunner(self, lifespan, on_startup, on_shutdown)
+        self._lifespan = LifespanRunner(
+            None if lifespan is None else (lambda: lifespan(self)),
+            on_startup,
+            on_shutdown,
+            state=self.state,
+            mounted_apps=lambda: [
+                (m.prefix, m.app) for m in self.mounts() if getattr(m, "lifespan", True)
+            ],
+            drain=self.background.drain,
+        )
         self.middleware = list(middleware)
         # The middleware chain is built once: the first listed is the outermost, and the
         # innermost app is this app's own _serve.
