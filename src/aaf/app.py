@@ -156,9 +156,7 @@ class App:
             on_startup,
             on_shutdown,
             state=self.state,
-            mounted_apps=lambda: [
-                (m.prefix, m.app) for m in self.mounts() if getattr(m, "lifespan", True)
-            ],
+            mounted_apps=lambda: [(m.prefix, m.app) for m in self.mounts() if m.lifespan],
             drain=self.background.drain,
         )
         self.middleware = list(middleware)
