@@ -45,6 +45,7 @@ D = TypeVar("D")
 class ConnectionType(StrEnum):
     HTTP = "http"
     WEBSOCKET = "websocket"
+    WebSocket = "websocket"  # an alias of WEBSOCKET: the seed article's spelling
 
 
 # Response states.
