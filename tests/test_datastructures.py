@@ -101,7 +101,8 @@ def test_to_dict_follows_werkzeug_first_value_or_every_value() -> None:
     assert q.to_dict(flat=True) == {"a": "1", "b": "2", "empty": ""}
     assert q.to_dict(flat=False) == {"a": ["1", "3"], "b": ["2"], "empty": [""]}
     assert list(q.to_dict(flat=False)) == ["a", "b", "empty"]  # first-arrival order
-    assert QueryParams().to_dict() == {} and QueryParams().to_dict(flat=False) == {}
+    assert QueryParams().to_dict() == {}
+    assert QueryParams().to_dict(flat=False) == {}
     copy = q.to_dict(flat=False)
     copy["a"].append("changed")
     assert q.getlist("a") == ["1", "3"]  # a plain copy: the params stay as they were
