@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -101,3 +102,54 @@ def test_the_console_script_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "/count/<int:number>" in result.stdout
+
+
+def test_run_serves_a_router_as_an_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from aaf import App
+
+    # Set (then restored by monkeypatch) so the value aaf run writes does not outlive the test.
+    monkeypatch.setenv(cli.ROUTER_TARGET_ENV, "stale:value")
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
+    assert cli.main(["run", "examples.hello.app:router"]) == 0
+    args, kwargs = calls[0]
+    assert args == ("aaf.cli:router_app",)
+    assert kwargs["factory"] is True
+    assert os.environ[cli.ROUTER_TARGET_ENV] == "examples.hello.app:router"
+    # What uvicorn (or each of its workers) builds from the factory: aaf([router]).
+    from examples.hello.app import router
+
+    app = cli.router_app()
+    assert isinstance(app, App)
+    assert app.routers == [router]
+
+
+def test_an_app_target_is_not_a_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli.uvicorn_target("examples.hello.app:app") == ("examples.hello.app:app", False)
+
+
+def test_router_app_without_the_environment_says_how_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(cli.ROUTER_TARGET_ENV, raising=False)
+    with pytest.raises(cli.TargetError, match="aaf run"):
+        cli.router_app()
+    monkeypatch.setenv(cli.ROUTER_TARGET_ENV, "examples.hello.app:app")
+    with pytest.raises(cli.TargetError, match="not a Router"):
+        cli.router_app()
+
+
+@pytest.mark.integration
+def test_run_a_router_under_uvicorn() -> None:
+    import httpx
+
+    from .support.servers import serve
+
+    with (
+        serve("examples.hello.app:router", server="aaf") as base_url,
+        httpx.Client(base_url=base_url, timeout=30) as client,
+    ):
+        response = client.get("/hello/ada")
+    assert (response.status_code, response.text) == (200, "Hello, ada")

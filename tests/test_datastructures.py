@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aaf import URL, Headers, MutableHeaders, QueryParams
+from aaf import URL, FormData, Headers, MutableHeaders, QueryParams
 from aaf._http import HeaderError, encode_header, encode_headers
 from aaf.cookies import CookieError, build_set_cookie, parse_cookie_header
 
@@ -92,6 +92,26 @@ def test_query_params_are_multi_valued_last_wins() -> None:
     assert (QueryParams() == "x") is False
     assert str(QueryParams([("a", "b c")])) == "a=b+c"
     assert repr(QueryParams("a=1")) == "QueryParams('a=1')"
+
+
+def test_to_dict_follows_werkzeug_first_value_or_every_value() -> None:
+    q = QueryParams(b"a=1&b=2&a=3&empty=")
+    # flat=True keeps the FIRST value (werkzeug), even though q["a"] is the last one.
+    assert q.to_dict() == {"a": "1", "b": "2", "empty": ""}
+    assert q.to_dict(flat=True) == {"a": "1", "b": "2", "empty": ""}
+    assert q.to_dict(flat=False) == {"a": ["1", "3"], "b": ["2"], "empty": [""]}
+    assert list(q.to_dict(flat=False)) == ["a", "b", "empty"]  # first-arrival order
+    assert QueryParams().to_dict() == {}
+    assert QueryParams().to_dict(flat=False) == {}
+    copy = q.to_dict(flat=False)
+    copy["a"].append("changed")
+    assert q.getlist("a") == ["1", "3"]  # a plain copy: the params stay as they were
+
+
+def test_form_data_shares_to_dict() -> None:
+    form = FormData([("tag", "x"), ("title", "t"), ("tag", "y")])
+    assert form.to_dict() == {"tag": "x", "title": "t"}
+    assert form.to_dict(flat=False) == {"tag": ["x", "y"], "title": ["t"]}
 
 
 def test_semicolon_is_data_not_a_separator() -> None:

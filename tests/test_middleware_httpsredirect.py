@@ -84,3 +84,28 @@ async def test_websockets() -> None:
 def test_status_code_is_checked() -> None:
     with pytest.raises(ValueError, match="301, 302, 307 or 308"):
         HTTPSRedirectMiddleware(redirect_app()[0], status_code=200)
+
+
+async def test_a_scope_without_scheme_is_plain_http() -> None:
+    # ASGI: "scheme" is optional and defaults to "http" ("ws" for WebSockets).
+    app, calls = redirect_app()
+    scope = http_scope("/a", headers=[(b"host", b"example.com")])
+    del scope["scheme"]
+    recorder = await call(app, scope)
+    assert recorder.status == 308
+    assert recorder.header(b"location") == b"https://example.com/a"
+    assert calls == []
+
+
+async def test_a_websocket_scope_without_scheme_is_plain_ws() -> None:
+    seen: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("reached")
+
+    scope = http_scope("/ws")
+    scope["type"] = "websocket"
+    del scope["scheme"]
+    recorder = await call(HTTPSRedirectMiddleware(inner), scope, [{"type": "websocket.connect"}])
+    assert recorder.sent == [{"type": "websocket.close", "code": 1008, "reason": "use wss://"}]
+    assert seen == []

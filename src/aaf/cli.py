@@ -12,7 +12,11 @@ from typing import Any
 from .app import App
 from .routing import Route, Router
 
-__all__ = ["load_target", "main"]
+__all__ = ["load_target", "main", "router_app"]
+
+#: Where ``aaf run module:router`` leaves the router's target for :func:`router_app`; an
+#: environment variable, because uvicorn's reloader and workers run the factory in new processes.
+ROUTER_TARGET_ENV = "AAF_RUN_ROUTER_TARGET"
 
 
 class TargetError(Exception):
@@ -88,6 +92,28 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return 0
 
 
+def router_app() -> App:
+    """The uvicorn factory behind ``aaf run module:router``: ``aaf([router])``."""
+    target = os.environ.get(ROUTER_TARGET_ENV)
+    if not target:
+        raise TargetError(f"{ROUTER_TARGET_ENV} is not set; start the app with 'aaf run'")
+    router = load_target(target)
+    if not isinstance(router, Router):
+        raise TargetError(f"{target!r} is a {type(router).__name__}, not a Router")
+    return App([router])
+
+
+def uvicorn_target(target: str) -> tuple[str, bool]:
+    """What ``aaf run`` hands uvicorn for ``target``: an import string and whether it names a
+    factory. A Router is not an ASGI app, so it is served through :func:`router_app`."""
+    loaded = load_target(target)  # fail fast with a clear message before uvicorn starts
+    if isinstance(loaded, Router):
+        os.environ[ROUTER_TARGET_ENV] = target
+        # Spelled out: under "python -m aaf.cli" this module's __name__ is "__main__".
+        return "aaf.cli:router_app", True
+    return target, False
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -95,9 +121,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise TargetError(
             "aaf run needs uvicorn: pip install 'uvicorn[standard]' (aaf's 'server' extra)"
         ) from None
-    load_target(args.target)  # fail fast with a clear message before uvicorn starts
+    import_string, factory = uvicorn_target(args.target)
     uvicorn.run(
-        args.target,
+        import_string,
+        factory=factory,
         host=args.host,
         port=args.port,
         reload=args.reload,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ._http import HeadersLike, encode_header, encode_headers
@@ -188,6 +188,25 @@ class MultiDict(Mapping[str, V]):
 
     def multi_items(self) -> list[tuple[str, V]]:
         return list(self._list)
+
+    @overload
+    def to_dict(self, flat: Literal[True] = True) -> dict[str, V]: ...
+    @overload
+    def to_dict(self, flat: Literal[False]) -> dict[str, list[V]]: ...
+    @overload
+    def to_dict(self, flat: bool) -> dict[str, V] | dict[str, list[V]]: ...
+    def to_dict(self, flat: bool = True) -> dict[str, V] | dict[str, list[V]]:
+        """A plain dict, as werkzeug's ``MultiDict.to_dict``: ``flat=True`` keeps the *first*
+        value of each key (unlike ``d[key]``, the last), ``flat=False`` every value in a list."""
+        if flat:
+            first: dict[str, V] = {}
+            for name, value in self._list:
+                first.setdefault(name, value)
+            return first
+        every: dict[str, list[V]] = {}
+        for name, value in self._list:
+            every.setdefault(name, []).append(value)
+        return every
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MultiDict) and type(other) is type(self):

@@ -32,7 +32,9 @@ class HTTPSRedirectMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        scheme = scope.get("scheme")
+        # The ASGI spec makes "scheme" optional, defaulting to "http" ("ws" for WebSockets):
+        # a server that leaves it out is serving plain text, so the redirect must still happen.
+        scheme = scope.get("scheme") or ("ws" if kind == "websocket" else "http")
         if kind == "http" and scheme == "http":
             location = https_url(Connection(scope, receive, send))
             await RedirectResponse(location, self.status_code)(scope, receive, send)
