@@ -21,11 +21,11 @@ from .response import (
     JsonResponse,
     PlainTextResponse,
     RedirectResponse,
-    StreamingResponse,
 )
 from .routing import Converter, RouteError, Router
 from .sse import EventSourceResponse, ServerSentEvent
 from .staticfiles import StaticFiles
+from .streaming import StreamingResponse
 from .websocket import (
     WebSocketDataError,
     WebSocketDisconnect,

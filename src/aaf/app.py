@@ -10,11 +10,11 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from . import _json
-from ._callables import is_async_callable
+from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
 from ._handlers import ExceptionHandler, ExceptionHandlers
 from ._http import encode_query, is_token
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
@@ -46,38 +46,12 @@ __all__ = ["App", "ConnectionHandler", "Middleware", "aaf"]
 
 logger = logging.getLogger("aaf.error")
 
-P = ParamSpec("P")
 H = TypeVar("H", bound=Callable[..., Any])
-#: Anything ``aaf([...])`` tries in order: a Router, or an async callable taking the connection.
-ConnectionHandler: TypeAlias = Callable[[Connection], Any]
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 # PERF: results sent by the app itself from HttpResponse.messages(); a subclass is sent through
 # conn.respond() (and so through its own emit()).
 _WHOLE_RESPONSES = frozenset((HttpResponse, JsonResponse, PlainTextResponse, HtmlResponse))
-
-
-class Middleware(Generic[P]):
-    """A middleware class and its options: ``Middleware(CORSMiddleware, allow_origins=["*"])``.
-
-    The options are type-checked against the class; the app builds
-    ``cls(inner_app, *args, **kwargs)`` once, when the app is created.
-    """
-
-    __slots__ = ("args", "cls", "kwargs")
-
-    def __init__(
-        self, cls: Callable[Concatenate[ASGIApp, P], ASGIApp], /, *args: P.args, **kwargs: P.kwargs
-    ) -> None:
-        self.cls = cls
-        self.args = args
-        self.kwargs = kwargs
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        return self.cls(app, *self.args, **self.kwargs)
-
-    def __repr__(self) -> str:
-        return f"Middleware({getattr(self.cls, '__name__', self.cls)!r})"
 
 
 def _redirect_location(root_path: str, path: str, query: bytes) -> str:
@@ -88,34 +62,6 @@ def _redirect_location(root_path: str, path: str, query: bytes) -> str:
     if query:
         location += "?" + encode_query(query)
     return location
-
-
-def _as_connection_handler(entry: Any) -> ConnectionHandler:
-    """A Router, an async callable taking the connection, or a plain ASGI app (three
-    arguments: it takes the connection over) - each tried in turn by the app."""
-    if isinstance(entry, Router):
-        return entry
-    if not callable(entry) or not is_async_callable(entry):
-        raise TypeError(
-            f"aaf() takes routers and async callables taking the connection, not {entry!r}"
-        )
-    try:
-        params = [
-            p
-            for p in inspect.signature(entry).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) == 3:
-        asgi_app: ASGIApp = entry
-
-        async def take_over(conn: Connection) -> None:
-            await asgi_app(conn.scope, conn.asgi_receive, conn.asgi_send)
-
-        return take_over
-    handler: ConnectionHandler = entry
-    return handler
 
 
 class App:
@@ -140,7 +86,7 @@ class App:
         background_timeout: float = 10.0,
     ) -> None:
         entries = [routers] if isinstance(routers, Router) else list(routers)
-        self._entries: list[ConnectionHandler] = [_as_connection_handler(e) for e in entries]
+        self._entries: list[ConnectionHandler] = [as_connection_handler(e) for e in entries]
         self.routers: list[Router] = [e for e in self._entries if isinstance(e, Router)]
         for router in self.routers:
             router.compile()  # rule, name and duplicate errors surface when the app is built
@@ -162,10 +108,7 @@ class App:
         self.middleware = list(middleware)
         # The middleware chain is built once: the first listed is the outermost, and the
         # innermost app is this app's own _serve.
-        entry: ASGIApp = self._serve
-        for item in reversed(self.middleware):
-            entry = item.wrap(entry) if isinstance(item, Middleware) else item(entry)
-        self._entry = entry
+        self._entry = build_chain(self.middleware, self._serve)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)

@@ -1,6 +1,7 @@
 """Response objects: each turns into exactly the right ASGI messages.
 
-Every response can be used three ways:
+``StreamingResponse`` (a body produced over time) lives in ``aaf.streaming``, files in
+``aaf.files`` and event streams in ``aaf.sse``. Every response can be used three ways:
 
 * returned from a handler (the connection sends it: ``conn.respond(response)``);
 * awaited with a connection, the seed's way: ``await HttpResponse("hi", conn)``;
@@ -12,15 +13,9 @@ the start message built by ``_http.response_start`` (the one place for the heade
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
     Generator,
-    Iterable,
-    Iterator,
 )
 from typing import Any, ClassVar, Protocol, Unpack, overload, runtime_checkable
 from urllib.parse import quote
@@ -47,7 +42,6 @@ __all__ = [
     "PlainTextResponse",
     "RedirectResponse",
     "Responder",
-    "StreamingResponse",
 ]
 
 
@@ -385,136 +379,3 @@ class RedirectResponse(HttpResponse):
     @property
     def url(self) -> str:
         return next(v for n, v in self.raw_headers if n == b"location").decode("latin-1")
-
-
-Content = str | bytes
-_DONE = object()
-
-
-def _next_or_done(iterator: Iterator[Any]) -> object:
-    return next(iterator, _DONE)
-
-
-def _close_iterator(iterator: Iterator[Any]) -> None:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
-
-
-async def iterate(content: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
-    """Items of a sync or async iterable; a sync iterator's steps run in worker threads."""
-    if isinstance(content, AsyncIterable):
-        async for item in content:
-            yield item
-        return
-    if isinstance(content, list | tuple):
-        for item in content:
-            yield item
-        return
-    # A sync iterator may block (files, sockets, sleep): each step runs in a worker thread
-    # so the event loop keeps serving other connections.
-    iterator: Iterator[Any] = iter(content)
-    step: asyncio.Future[object] | None = None
-    try:
-        while True:
-            step = asyncio.ensure_future(asyncio.to_thread(_next_or_done, iterator))
-            # Shielded: a cancelled stream must not abandon a step still running in its thread.
-            item = await asyncio.shield(step)
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        if step is not None and not step.done():
-            # A thread cannot be interrupted: close the iterator (running its finally blocks)
-            # as soon as its current step returns.
-            step.add_done_callback(lambda _: _close_iterator(iterator))
-        else:
-            _close_iterator(iterator)
-
-
-class StreamingResponse(BaseResponse):
-    """A body produced by a sync or async iterable of str/bytes, sent chunk by chunk.
-
-    When the client disconnects, the iteration stops at once: an async generator gets
-    ``CancelledError`` at its current ``await`` (its ``finally`` blocks run before the handler
-    returns); a sync iterator is closed after its current step. When no body may be sent (HEAD,
-    204, 304) the content is closed without being iterated.
-    """
-
-    __slots__ = ("content",)
-
-    default_media_type = "application/octet-stream"
-    needs_watcher = True
-
-    def __init__(
-        self,
-        content: Iterable[Content] | AsyncIterable[Content],
-        status_code: int = 200,
-        headers: HeadersLike | None = None,
-        media_type: str | None = None,
-        *,
-        connection: Responder | None = None,
-    ) -> None:
-        super().__init__(status_code, headers, media_type, connection=connection)
-        self.content = content
-
-    def body_chunks(self) -> AsyncGenerator[Content, None]:
-        """The body as it is produced (subclasses such as EventSourceResponse frame it)."""
-        return iterate(self.content)
-
-    async def emit(
-        self,
-        scope: Scope,
-        send: Send,
-        extra: RawHeaders | None = None,
-        watcher: DisconnectWatcher | None = None,
-    ) -> None:
-        status = self.status_code
-        await send(response_start(status, self.raw_headers, extra))
-        if not sends_body(status, scope.get("method") == "HEAD"):
-            await close_content(self.content)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        if watcher is None:
-            await self._send_body(send)
-            return
-        # The body is produced in a task of its own so that a disconnect can cancel it wherever
-        # it waits (an idle event stream may wait for minutes); the content's finally blocks
-        # run before this returns. A client that left needs nothing more.
-        with contextlib.suppress(ClientDisconnect):
-            await watcher.run(self._send_body(send), None)
-
-    async def _send_body(self, send: Send) -> None:
-        chunks = self.body_chunks()
-        try:
-            async for chunk in chunks:
-                if isinstance(chunk, str):
-                    data = chunk.encode()
-                elif isinstance(chunk, bytes | bytearray | memoryview):
-                    data = bytes(chunk)
-                else:
-                    raise TypeError(
-                        f"{type(self).__name__} content yielded {type(chunk).__name__}; yield "
-                        "str or bytes (or use EventSourceResponse, which encodes data)"
-                    )
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-        finally:
-            await chunks.aclose()
-            # A sync iterator is closed by iterate(), once its step in a worker thread returns.
-            closer = getattr(self.content, "aclose", None)
-            if closer is not None:
-                await closer()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def close_content(content: object) -> None:
-    """Release what a body source that was never iterated holds (an async generator, a
-    generator, an open file)."""
-    aclose = getattr(content, "aclose", None)
-    if aclose is not None:
-        await aclose()
-        return
-    close = getattr(content, "close", None)
-    if close is not None:
-        close()

@@ -28,7 +28,8 @@ from typing import Any
 
 from . import _json
 from ._http import HeadersLike
-from .response import Responder, StreamingResponse, iterate, with_default_type
+from .response import Responder, with_default_type
+from .streaming import StreamingResponse, iterate
 
 __all__ = ["EventSourceResponse", "SSEParser", "ServerSentEvent"]
 
