@@ -21,14 +21,18 @@ class ExceptionHandlers:
 
     __slots__ = ("_by_class", "_by_status")
 
-    # The keys are typed loosely on purpose: a dict literal mixing status codes and classes,
-    # built in a variable, is inferred as dict[object, ...] and must still be accepted.
-    def __init__(self, handlers: Mapping[Any, ExceptionHandler] | None = None) -> None:
+    # Typed loosely on purpose: a dict mixing status codes and classes with handlers of
+    # different signatures, built in a variable, is inferred as dict[object, function], which
+    # must still type-check. Each entry is checked here instead.
+    def __init__(self, handlers: Mapping[Any, object] | None = None) -> None:
         self._by_status: dict[int, ExceptionHandler] = {}
         self._by_class: dict[type[BaseException], ExceptionHandler] = {}
         for key, handler in (handlers or {}).items():
             if not callable(handler):
-                raise TypeError(f"the exception handler for {key!r} must be callable")
+                raise TypeError(
+                    f"the exception handler for {key!r} must be a function taking "
+                    f"(conn, exc), not {handler!r}"
+                )
             if isinstance(key, int) and not isinstance(key, bool):
                 if not 400 <= key <= 599:
                     raise ValueError(f"exception handler status {key} must be in 400..599")

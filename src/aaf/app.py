@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from . import _json
 from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
-from ._handlers import ExceptionHandler, ExceptionHandlers
+from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
 from ._types import ASGIApp, Receive, Scope, Send
@@ -80,7 +80,7 @@ class App:
         lifespan: LifespanFactory | None = None,
         on_startup: Iterable[Hook] = (),
         on_shutdown: Iterable[Hook] = (),
-        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
+        exception_handlers: Mapping[Any, object] | None = None,
         limits: Limits | None = None,
         debug: bool = False,
         background_timeout: float = 10.0,
