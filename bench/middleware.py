@@ -45,7 +45,7 @@ BASE_HEADERS = [
 LARGE_BODY = ("All work and no play makes Jack a dull boy. " * 50).encode()  # 2.2 KB
 
 
-def hello_app(middleware: list[Middleware], body: bytes = b"Hello, world!") -> Any:
+def hello_app(middleware: list[Middleware[Any]], body: bytes = b"Hello, world!") -> Any:
     router = Router()
 
     @router.get("/hello")
@@ -67,7 +67,7 @@ def session_cookie() -> bytes:
     return b"session=" + middleware.sign(payload, int(time.time())).encode()
 
 
-Setup = tuple[str, list[Middleware], list[tuple[bytes, bytes]], dict[str, Any], bytes]
+Setup = tuple[str, list[Middleware[Any]], list[tuple[bytes, bytes]], dict[str, Any], bytes]
 
 
 def setups() -> list[Setup]:

@@ -226,7 +226,7 @@ def test_exception_handler_keys_are_validated() -> None:
     with pytest.raises(ValueError, match="400..599"):
         aaf([], exception_handlers={200: lambda c, e: None})
     with pytest.raises(TypeError, match="status codes or exception classes"):
-        aaf([], exception_handlers={"x": lambda c, e: None})  # type: ignore[dict-item]
+        aaf([], exception_handlers={"x": lambda c, e: None})
 
 
 # ---------------------------------------------------------------------------- 404 / 405
@@ -417,7 +417,7 @@ def test_middleware_wraps_once_outermost_first() -> None:
     assert first.headers.get_list("x-tag") == ["factory", "outer"]
     assert log == ["outer", "factory", "outer", "factory"]
     assert built == ["factory"]  # built once, at app construction
-    assert repr(Middleware(Tag)) == "Middleware('Tag')"
+    assert repr(Middleware(Tag, name="t", log=[])) == "Middleware('Tag')"
 
 
 def test_middleware_app_still_serves_lifespan_and_keeps_the_outer_app_on_conn() -> None:

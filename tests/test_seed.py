@@ -112,7 +112,7 @@ def test_an_int_second_argument_stays_a_status() -> None:
 )
 def test_any_other_second_argument_is_a_type_error_at_construction(second: object) -> None:
     with pytest.raises(TypeError):
-        HttpResponse("x", second)  # type: ignore[arg-type]
+        HttpResponse("x", second)  # type: ignore[call-overload]
 
 
 # ---------------------------------------------------------------- 3. Router

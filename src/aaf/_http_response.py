@@ -49,7 +49,10 @@ def client_gone(exc: OSError) -> ClientDisconnect:
 class HTTPResponseMixin:
     """Sending the HTTP response (mixed into ``Connection``)."""
 
-    __slots__ = ()
+    # The slots of this half are declared once, on Connection. mypy checks assignments
+    # against a class's own __slots__, so it is shown this mixin without any.
+    if not TYPE_CHECKING:
+        __slots__ = ()
 
     # Provided by Connection.
     scope: Scope

@@ -43,7 +43,10 @@ def is_json_media_type(content_type: str | None) -> bool:
 class RequestBodyMixin:
     """Reading the request body (mixed into ``Connection``)."""
 
-    __slots__ = ()
+    # The slots of this half are declared once, on Connection. mypy checks assignments
+    # against a class's own __slots__, so it is shown this mixin without any.
+    if not TYPE_CHECKING:
+        __slots__ = ()
 
     # Provided by Connection.
     scope: Scope

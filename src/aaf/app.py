@@ -405,10 +405,9 @@ class App:
             await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
         elif isinstance(exc, HTTPError):
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
-            denial = JsonResponse(None, exc.status_code, headers)
-            denial.body = exc.json_body()
+            refusal = HttpResponse(exc.json_body(), exc.status_code, headers, "application/json")
             code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
-            await _refuse_or_close(conn, denial, code, str(exc.detail))
+            await _refuse_or_close(conn, refusal, code, str(exc.detail))
         else:
             # A WebSocketDisconnect here came from sending to another, dead socket: this one
             # is still open and is closed like after any other error.

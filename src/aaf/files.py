@@ -164,7 +164,7 @@ class FileResponse(BaseResponse):
         media_type: str | None = None,
         filename: str | None = None,
         *,
-        status_code: int = 200,
+        status_code: int | Responder = 200,
         headers: HeadersLike | None = None,
         content_disposition_type: str = "attachment",
         stat_result: os.stat_result | None = None,

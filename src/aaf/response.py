@@ -133,7 +133,7 @@ class BaseResponse:
 
     def __init__(
         self,
-        status_code: int = 200,
+        status_code: int | Responder = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
         *,
@@ -325,15 +325,14 @@ class JsonResponse(HttpResponse):
     def __init__(
         self,
         data: Any,
-        status_code: int = 200,
+        status_code: int | Responder = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
         *,
         connection: Responder | None = None,
     ) -> None:
-        super().__init__(
-            _json.encode(data), status_code, headers, media_type, connection=connection
-        )
+        status, connection = _status_and_connection(status_code, connection)
+        super().__init__(_json.encode(data), status, headers, media_type, connection=connection)
 
 
 # Leading slashes/backslashes, and controls or spaces between them: browsers read any run of
@@ -364,14 +363,15 @@ class RedirectResponse(HttpResponse):
     def __init__(
         self,
         url: str,
-        status_code: int = 307,
+        status_code: int | Responder = 307,
         headers: HeadersLike | None = None,
         *,
         connection: Responder | None = None,
     ) -> None:
         if isinstance(status_code, Responder):  # RedirectResponse(url, conn): still a 307
             connection, status_code = status_code, 307
-        super().__init__(b"", status_code, headers, connection=connection)
+        status, connection = _status_and_connection(status_code, connection)
+        super().__init__(b"", status, headers, connection=connection)
         if not 300 <= self.status_code <= 399:
             raise ValueError(f"a redirect status is 3xx, not {self.status_code}")
         self.raw_headers.append((b"location", safe_location(url).encode("latin-1")))

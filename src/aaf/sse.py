@@ -138,7 +138,7 @@ class EventSourceResponse(StreamingResponse):
     def __init__(
         self,
         content: AsyncIterable[Any] | Iterable[Any],
-        status_code: int = 200,
+        status_code: int | Responder = 200,
         headers: HeadersLike | None = None,
         *,
         ping_interval: float | None = 15.0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ._disconnect import DisconnectWatcher
 from ._http import HeadersLike, response_start, sends_body
@@ -75,13 +75,13 @@ class StreamingResponse(BaseResponse):
 
     __slots__ = ("content",)
 
-    default_media_type = "application/octet-stream"
+    default_media_type: ClassVar[str | None] = "application/octet-stream"
     needs_watcher = True
 
     def __init__(
         self,
         content: Iterable[Content] | AsyncIterable[Content],
-        status_code: int = 200,
+        status_code: int | Responder = 200,
         headers: HeadersLike | None = None,
         media_type: str | None = None,
         *,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ._http import HeadersLike
+from .app import App
 from .response import HtmlResponse
 from .routing import RouteError
 
@@ -49,7 +50,7 @@ def url_for(conn: Connection, name: str, /, **params: Any) -> str:
         return conn.url_for(name, **params)
     except RouteError:
         # A RouteError means there is an app (without one, url_for raises RuntimeError).
-        mounts = conn.app.mounts() if conn.app is not None else []
+        mounts = conn.app.mounts() if isinstance(conn.app, App) else []
         for mount in mounts:
             if mount.name == name and set(params) <= {"path"}:
                 root: str = conn.scope.get("root_path", "")

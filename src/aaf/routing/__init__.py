@@ -9,7 +9,7 @@ this module (the Router that registers routes and serves them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._callables import is_async_callable
 from .._http import is_token
@@ -38,7 +38,8 @@ from .converters import (
 )
 
 if TYPE_CHECKING:
-    from .._types import ASGIApp, Scope
+    from .._types import ASGIApp
+    from ..connection import Connection
     from ..limits import Limits
 
 __all__ = [
@@ -53,7 +54,6 @@ __all__ = [
     "PathConverter",
     "Route",
     "RouteError",
-    "RoutedConnection",
     "Router",
     "StrConverter",
     "UUIDConverter",
@@ -62,29 +62,6 @@ __all__ = [
 ]
 
 H = TypeVar("H", bound=Callable[..., Any])
-
-
-class RoutedConnection(Protocol):
-    """What ``await router(conn)`` needs from a connection (``aaf.Connection`` has it all)."""
-
-    scope: Scope
-    route: Route | None
-    path_params: dict[str, Any]
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def route_path(self) -> str: ...
-
-    @property
-    def limits(self) -> Limits: ...
-
-    def _begin_websocket(self, message_limit: int) -> None: ...
-
-    async def _end_handler(self, result: object, /) -> None: ...
-
-    async def respond(self, result: Any, /) -> object: ...
 
 
 class Router:
@@ -345,7 +322,7 @@ class Router:
         return self.compile().url_for(name, params)
 
     # -- serving -----------------------------------------------------------------
-    async def __call__(self, conn: RoutedConnection) -> bool:
+    async def __call__(self, conn: Connection) -> bool:
         """Serve ``conn`` if a route matches it, inside any ASGI app; False if none does.
 
         Matches ``conn.method`` and ``conn.route_path`` (WebSocket connections against the
@@ -367,7 +344,7 @@ class Router:
         return True
 
     @staticmethod
-    async def _serve_websocket(compiled: Compiled, conn: RoutedConnection) -> bool:
+    async def _serve_websocket(compiled: Compiled, conn: Connection) -> bool:
         """Like the app does: a returned response refuses, returning unaccepted refuses (403)."""
         found = compiled.ws.find("", conn.route_path)
         if found is None:
