@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inprocess import CASES, FRAMEWORKS, Case, load
+
+REPO = Path(__file__).resolve().parent.parent
 
 HOST = "127.0.0.1"
 SERVERS = ["uvicorn", "granian"]
@@ -119,7 +120,7 @@ def log_tail(log: IO[bytes], size: int = 3000) -> str:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's PID; SIGKILL it (and its own workers) if it is still up after a bound."""
+    """SIGTERM the server's PID; SIGKILL it (and its workers) if it is still up after a bound."""
     if process.poll() is not None:
         return
     process.terminate()
