@@ -7,7 +7,8 @@ last of 100 routes, a JSON echo POST), each served alone by uvicorn (``--http ht
 checked for the right answer before wrk loads it. Prints one Markdown table per server:
 requests/s and the ratio to the raw ASGI app on the same server in the same run.
 
-    python bench/e2e.py                       # 2 servers x 7 frameworks x 3 cases, ~5 minutes
+    python bench/e2e.py                       # 2 servers x 7 frameworks x 3 cases, ~3 minutes
+    python bench/e2e.py --rounds 3            # the median of 3 runs per cell (~8 minutes)
     python bench/e2e.py --quick               # a smoke run (1 s per cell, 8 connections)
     python bench/e2e.py --servers granian --frameworks aaf,starlette --cases echo
 
@@ -27,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -255,37 +257,63 @@ class Settings:
     seconds: int
     warmup: int
     connections: int
+    rounds: int
     routes: int
 
 
-def measure(settings: Settings, scripts: dict[str, Path]) -> dict[tuple[str, str, str], WrkResult]:
-    results: dict[tuple[str, str, str], WrkResult] = {}
-    cells = [
-        (server, framework, case)
-        for server in settings.servers
-        for framework in settings.frameworks
-        for case in settings.cases
-    ]
-    for number, (server, framework, case) in enumerate(cells, 1):
-        with serving(server, framework, case, settings.routes) as port:
+Results = dict[tuple[str, str, str], WrkResult]
+
+
+def combine(runs: list[WrkResult]) -> WrkResult:
+    """The median rate of several rounds, with every error any round saw."""
+    errors = dict.fromkeys(run.errors for run in runs if run.errors)
+    return WrkResult(
+        statistics.median(run.requests_per_second for run in runs),
+        sum(run.requests for run in runs),
+        " | ".join(errors),
+    )
+
+
+def measure(settings: Settings, scripts: dict[str, Path]) -> Results:
+    """Every framework of one case runs side by side and is loaded in turn, round after round.
+
+    Cells compared in a ratio are measured seconds apart, not minutes, so a change in the
+    machine's load (other processes on a shared machine) skews the ratios less.
+    """
+    results: Results = {}
+    total = len(settings.servers) * len(settings.cases) * len(settings.frameworks)
+    for server in settings.servers:
+        for case in settings.cases:
             script = scripts[case.name]
-            if settings.warmup:
-                run_wrk(port, case, script, settings.warmup, settings.connections)
-            result = run_wrk(port, case, script, settings.seconds, settings.connections)
-        results[server, framework, case.name] = result
-        note = f"  [{result.errors}]" if result.errors else ""
-        print(
-            f"[{number}/{len(cells)}] {server} {framework}/{case.name}: "
-            f"{result.requests_per_second:,.0f} req/s{note}",
-            file=sys.stderr,
-            flush=True,
-        )
+            with contextlib.ExitStack() as stack:
+                ports = {
+                    framework: stack.enter_context(
+                        serving(server, framework, case, settings.routes)
+                    )
+                    for framework in settings.frameworks
+                }
+                runs: dict[str, list[WrkResult]] = {framework: [] for framework in ports}
+                if settings.warmup:
+                    for port in ports.values():
+                        run_wrk(port, case, script, settings.warmup, settings.connections)
+                for _ in range(settings.rounds):
+                    for framework, port in ports.items():
+                        runs[framework].append(
+                            run_wrk(port, case, script, settings.seconds, settings.connections)
+                        )
+            for framework, framework_runs in runs.items():
+                result = results[server, framework, case.name] = combine(framework_runs)
+                note = f"  [{result.errors}]" if result.errors else ""
+                print(
+                    f"[{len(results)}/{total}] {server} {framework}/{case.name}: "
+                    f"{result.requests_per_second:,.0f} req/s{note}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return results
 
 
-def table(
-    server: str, settings: Settings, results: dict[tuple[str, str, str], WrkResult]
-) -> list[str]:
+def table(server: str, settings: Settings, results: Results) -> list[str]:
     lines = [
         f"### {SERVER_SPECS[server].label} {importlib.metadata.version(server)}, 1 worker",
         "",
@@ -309,11 +337,15 @@ def table(
     return lines
 
 
-def report(settings: Settings, results: dict[tuple[str, str, str], WrkResult]) -> str:
+def report(settings: Settings, results: Results, loads: tuple[float, float]) -> str:
+    rounds = f", median of {settings.rounds} rounds" if settings.rounds > 1 else ""
     lines = [
         f"End-to-end over loopback: requests/s (ratio to the raw ASGI app on the same server, "
-        f"higher is better); wrk -t1 -c{settings.connections} -d{settings.seconds}s after a "
-        f"{settings.warmup}s warm-up; param = the last of {settings.routes} routes.",
+        f"higher is better); wrk -t1 -c{settings.connections} -d{settings.seconds}s{rounds} "
+        f"after a {settings.warmup}s warm-up; param = the last of {settings.routes} routes.",
+        # A busy machine makes every number lower and the ratios noisier: say how busy it was.
+        f"{os.cpu_count()} CPUs; 1-minute load average {loads[0]:.2f} before, "
+        f"{loads[1]:.2f} after.",
     ]
     for server in settings.servers:
         lines.extend(["", *table(server, settings, results)])
@@ -345,16 +377,19 @@ def parse_settings(argv: list[str] | None) -> Settings:
     parser.add_argument("--duration", type=int, default=3, help="seconds measured per cell")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of load before that")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1, help="median of this many runs a cell")
     parser.add_argument("--routes", type=int, default=100, help="route-table size for param")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--cases", default=",".join(case.name for case in CASES))
-    parser.add_argument("--quick", action="store_true", help="1 s per cell, no warm-up, -c8")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: -d1 -c8, 1 round, no warm-up"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup, args.connections = 1, 0, 8
-    if args.duration < 1 or args.warmup < 0 or args.connections < 1:
-        raise SystemExit("--duration and --connections must be >= 1, --warmup >= 0")
+        args.duration, args.warmup, args.connections, args.rounds = 1, 0, 8, 1
+    if min(args.duration, args.connections, args.rounds) < 1 or args.warmup < 0:
+        raise SystemExit("--duration, --connections and --rounds must be >= 1, --warmup >= 0")
     by_name = {case.name: case for case in CASES}
     frameworks = choose("frameworks", args.frameworks, FRAMEWORKS)
     if "raw" not in frameworks:
@@ -366,6 +401,7 @@ def parse_settings(argv: list[str] | None) -> Settings:
         seconds=args.duration,
         warmup=args.warmup,
         connections=args.connections,
+        rounds=args.rounds,
         routes=args.routes,
     )
 
@@ -377,8 +413,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = dataclasses.replace(settings, frameworks=installed)
     with tempfile.TemporaryDirectory(prefix="aaf-bench-") as directory:
         scripts = {case.name: write_wrk_script(case, Path(directory)) for case in settings.cases}
+        load_before = os.getloadavg()[0]
         results = measure(settings, scripts)
-    print(report(settings, results))
+    print(report(settings, results, (load_before, os.getloadavg()[0])))
 
 
 if __name__ == "__main__":
