@@ -7,8 +7,8 @@ last of 100 routes, a JSON echo POST), each served alone by uvicorn (``--http ht
 checked for the right answer before wrk loads it. Prints one Markdown table per server:
 requests/s and the ratio to the raw ASGI app on the same server in the same run.
 
-    python bench/e2e.py                       # 2 servers x 7 frameworks x 3 cases, ~3 minutes
-    python bench/e2e.py --rounds 3            # the median of 3 runs per cell (~8 minutes)
+    python bench/e2e.py                       # 2 servers x 7 frameworks x 3 cases, ~4 minutes
+    python bench/e2e.py --duration 3 --rounds 3   # steadier numbers (~8 minutes)
     python bench/e2e.py --quick               # a smoke run (1 s per cell, 8 connections)
     python bench/e2e.py --servers granian --frameworks aaf,starlette --cases echo
 
@@ -374,10 +374,12 @@ def choose(option: str, given: str, known: list[str]) -> list[str]:
 
 def parse_settings(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--duration", type=int, default=3, help="seconds measured per cell")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of load before that")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=1, help="median of this many runs a cell")
+    # PERF: two interleaved rounds of 2 s, not one of 4 s: on a shared machine the load changes
+    # within minutes, and the median over rounds spread in time follows it less.
+    parser.add_argument("--rounds", type=int, default=2, help="median of this many runs a cell")
     parser.add_argument("--routes", type=int, default=100, help="route-table size for param")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
