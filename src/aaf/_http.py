@@ -40,70 +40,61 @@ def sends_body(status: int, head: bool) -> bool:
     """Whether body bytes may follow the response start: never on HEAD nor on 1xx/204/304.
 
     Real servers (h11, httptools) drop the connection when an app sends bytes there, and the
-    next pipelined request is never answered. Every sender asks this one question.
+    next pipelined request is never answered.
     """
     return not head and not status_has_no_body(status)
 
 
-def response_start(
+def start_message(
     status: int,
+    head: bool,
     headers: RawHeaders,
     extra: RawHeaders | None = None,
     length: int | None = None,
     default_type: bytes | None = None,
-) -> Message:
-    """The ``http.response.start`` message of every response aaf sends: the one place for the
-    header rules.
+) -> tuple[Message, bool]:
+    """The ``http.response.start`` message of every response aaf sends, and whether body bytes
+    may follow it: the one place for these rules (every sender calls it).
 
     ``headers`` are the response's own, ``extra`` those put on the connection
-    (``conn.put_resp_header``). ``length`` is the body's size when it is known; ``default_type``
-    the Content-Type to use when nobody set one.
+    (``conn.put_resp_header``), ``length`` the body's size when it is known, ``default_type`` the
+    Content-Type to use when nobody set one.
 
-    - 1xx/204/304 get neither Content-Length nor a default Content-Type (RFC 9110 8.6).
-    - One Content-Type: a type put on the connection replaces the response's; the default
-      applies only when neither has one.
-    - One Content-Length: ours, unless a header already gives the same value; a header that
-      gives another value is a :class:`HeaderError` (a server would cut the body or hang).
+    - No body on HEAD nor on 1xx/204/304 (see :func:`sends_body`); 1xx/204/304 also get no
+      Content-Length and no default Content-Type (RFC 9110 8.6).
+    - One Content-Type: a type put on the connection replaces the response's own (often a class
+      default, such as JsonResponse's); the default applies only when neither has one.
+    - One Content-Length: ours, unless a header already gives the same value; a header giving
+      another value is a :class:`HeaderError` (a server would cut the body short or wait).
     """
     if extra:
-        if _has(extra, b"content-type"):
-            # The connection's type wins: the response's own (often a class default, such as
-            # JsonResponse's) is dropped.
-            headers = [pair for pair in headers if pair[0] != b"content-type"]
-            default_type = None
+        for name, _ in extra:
+            if name == b"content-type":
+                headers = [pair for pair in headers if pair[0] != b"content-type"]
+                default_type = None
+                break
         headers = headers + extra
-    if status < 200 or status == 204 or status == 304:  # PERF: status_has_no_body, inlined
-        return {"type": "http.response.start", "status": status, "headers": headers}
-    ours: RawHeaders = []
+    # PERF: status_has_no_body() and sends_body() written out: this runs once per response.
+    if status < 200 or status == 204 or status == 304:
+        return {"type": "http.response.start", "status": status, "headers": headers}, False
+    declared: bytes | None = None
+    for name, value in headers:
+        if name == b"content-length":
+            declared = value
+        elif name == b"content-type":
+            default_type = None
     if length is not None:
-        declared = _value(headers, b"content-length")
+        ours = b"%d" % length
         if declared is None:
-            ours.append((b"content-length", b"%d" % length))
-        elif declared != b"%d" % length:
+            headers = [(b"content-length", ours), *headers]
+        elif declared != ours:
             raise HeaderError(
                 f"the Content-Length header says {declared.decode('latin-1')[:20]!r} but the "
                 f"body has {length} bytes; remove the header, aaf sets it"
             )
-    if default_type is not None and not _has(headers, b"content-type"):
-        ours.append((b"content-type", default_type))
-    if ours:
-        headers = ours + headers
-    return {"type": "http.response.start", "status": status, "headers": headers}
-
-
-def _has(headers: RawHeaders, name: bytes) -> bool:
-    # PERF: a plain loop; any() over a generator costs more for the one or two headers here.
-    for key, _ in headers:  # noqa: SIM110
-        if key == name:
-            return True
-    return False
-
-
-def _value(headers: RawHeaders, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
+    if default_type is not None:
+        headers = [*headers, (b"content-type", default_type)]
+    return {"type": "http.response.start", "status": status, "headers": headers}, not head
 
 
 def phrase(status: int) -> str:

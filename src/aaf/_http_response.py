@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Unpack
 
 from . import _json
-from ._http import encode_header, response_start, sends_body
+from ._http import encode_header, sends_body, start_message
 from .cookies import CookieOptions, build_set_cookie
 from .errors import ClientDisconnect, ResponseStateError
 from .response import BaseResponse
@@ -169,14 +169,19 @@ class HTTPResponseMixin:
                 "send(..., finish=True) was called). Send everything before finishing."
             )
         body = data.encode() if isinstance(data, str) else data
-        status = self.resp_status_code
+        head = self.scope.get("method") == "HEAD"
         if self._resp_state == NOT_STARTED:
             # An empty finished response (a redirect, a 204) gets no content type.
             default_type = _TYPE_BY_CHUNK.get(type(data)) if body or not finish else None
             length = len(body) if finish else None
             headers = self._resp_headers or []
-            await self._send(response_start(status, headers, None, length, default_type))
-        if not sends_body(status, self.scope.get("method") == "HEAD"):
+            start, keep = start_message(
+                self.resp_status_code, head, headers, None, length, default_type
+            )
+            await self._send(start)
+        else:
+            keep = sends_body(self.resp_status_code, head)
+        if not keep:
             if not finish:
                 return
             body = b""
@@ -214,13 +219,15 @@ class HTTPResponseMixin:
         if self._resp_state != NOT_STARTED:
             self._claim("a response")  # raises
         self._resp_state = FINISHED
-        status = self.resp_status_code
-        start = response_start(status, self._resp_headers or [], None, len(body), content_type)
-        head = self.scope.get("method") == "HEAD"
-        return start, {
-            "type": "http.response.body",
-            "body": body if sends_body(status, head) else b"",
-        }
+        start, keep = start_message(
+            self.resp_status_code,
+            self.scope.get("method") == "HEAD",
+            self._resp_headers or [],
+            None,
+            len(body),
+            content_type,
+        )
+        return start, {"type": "http.response.body", "body": body if keep else b""}
 
     # ------------------------------------------------------------------ returned results
     async def respond(self, result: Any) -> None:

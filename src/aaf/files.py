@@ -16,7 +16,7 @@ from email.utils import formatdate
 from typing import IO, TYPE_CHECKING
 
 from ._disconnect import DisconnectWatcher
-from ._http import HeadersLike, response_start, sends_body
+from ._http import HeadersLike, start_message
 from .conditional import (
     content_disposition,
     evaluate_preconditions,
@@ -289,11 +289,11 @@ class FileResponse(BaseResponse):
         extra: RawHeaders | None,
         gone: asyncio.Event | None = None,
     ) -> None:
-        await send(response_start(plan.status, plan.headers, extra, plan.length))
+        start, keep = start_message(plan.status, head, plan.headers, extra, plan.length)
+        await send(start)
         ranges = plan.ranges
-        if not sends_body(plan.status, head) or ranges is None:
-            body = plan.body if sends_body(plan.status, head) else b""
-            await send({"type": "http.response.body", "body": body})
+        if not keep or ranges is None:
+            await send({"type": "http.response.body", "body": plan.body if keep else b""})
             return
         if plan.pathsend:
             await send({"type": PATHSEND, "path": self.path})

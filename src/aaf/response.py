@@ -8,7 +8,7 @@
 * called as an ASGI app: ``await response(scope, receive, send)``.
 
 Responses know nothing of ``Connection``: they turn into ASGI messages through a ``send``, with
-the start message built by ``_http.response_start`` (the one place for the header rules).
+the start message built by ``_http.start_message`` (the one place for the header rules).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from ._http import (
     HeadersLike,
     check_header_value,
     encode_headers,
-    response_start,
-    sends_body,
+    start_message,
 )
 from ._types import Message, RawHeaders, Receive, Scope, Send
 from .cookies import CookieOptions, build_set_cookie
@@ -297,13 +296,9 @@ class HttpResponse(BaseResponse):
 
     def messages(self, head: bool, extra: RawHeaders | None) -> tuple[Message, Message]:
         """The two ASGI messages of this response (PERF: no coroutine; the app sends them)."""
-        status = self.status_code
         body = self.body
-        start = response_start(status, self.raw_headers, extra, len(body))
-        return start, {
-            "type": "http.response.body",
-            "body": body if sends_body(status, head) else b"",
-        }
+        start, keep = start_message(self.status_code, head, self.raw_headers, extra, len(body))
+        return start, {"type": "http.response.body", "body": body if keep else b""}
 
 
 class PlainTextResponse(HttpResponse):

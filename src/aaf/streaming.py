@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from ._disconnect import DisconnectWatcher
-from ._http import HeadersLike, response_start, sends_body
+from ._http import HeadersLike, start_message
 from ._types import RawHeaders, Scope, Send
 from .errors import ClientDisconnect
 from .response import BaseResponse, Responder
@@ -101,9 +101,10 @@ class StreamingResponse(BaseResponse):
         extra: RawHeaders | None = None,
         watcher: DisconnectWatcher | None = None,
     ) -> None:
-        status = self.status_code
-        await send(response_start(status, self.raw_headers, extra))
-        if not sends_body(status, scope.get("method") == "HEAD"):
+        head = scope.get("method") == "HEAD"
+        start, keep = start_message(self.status_code, head, self.raw_headers, extra)
+        await send(start)
+        if not keep:
             await close_content(self.content)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
