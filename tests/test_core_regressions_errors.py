@@ -28,12 +28,11 @@ from aaf import (
     WebSocketState,
     aaf,
 )
-from aaf._types import ASGIApp, Receive, Scope, Send
+from aaf._types import ASGIApp, Message, Receive, Scope, Send
 from aaf.testing import TestClient
 from tests.conftest import ASGIRecorder, call, http_scope
 from tests.support.ws import CONNECT, binary, drive, text, ws_scope
 
-Message = dict[str, Any]
 BAD_UTF8_JSON = b'{"a":"\xff"}'
 
 
