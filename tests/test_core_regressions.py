@@ -313,7 +313,7 @@ async def test_a_websocket_handler_handing_over_to_another_asgi_app(
 async def test_a_raw_asgi_app_as_a_connection_handler_gets_no_second_answer() -> None:
     """Item 3: aaf([raw_app]) takes the connection over the same way (conn.asgi_send)."""
     # aaf()'s annotation names routers and connection handlers; ASGI apps work too.
-    recorder = await call(aaf([cast(Any, hello_app)]), http_scope("/anything"))
+    recorder = await call(aaf([hello_app]), http_scope("/anything"))
     assert recorder.status == 201
     assert len(recorder.sent) == 2
 

@@ -74,7 +74,7 @@ class App:
 
     def __init__(
         self,
-        routers: Router | Iterable[Router | ConnectionHandler] = (),
+        routers: Router | Iterable[Router | ConnectionHandler | ASGIApp] = (),
         *,
         middleware: Iterable[Middleware[Any] | Callable[[ASGIApp], ASGIApp]] = (),
         lifespan: LifespanFactory | None = None,
