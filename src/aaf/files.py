@@ -289,8 +289,8 @@ class FileResponse(BaseResponse):
         extra: RawHeaders | None,
         gone: asyncio.Event | None = None,
     ) -> None:
-        start, keep = start_message(plan.status, head, plan.headers, extra, plan.length)
-        await send(start)
+        opening, keep = start_message(plan.status, head, plan.headers, extra, plan.length)
+        await send(opening)
         ranges = plan.ranges
         if not keep or ranges is None:
             await send({"type": "http.response.body", "body": plan.body if keep else b""})
