@@ -36,6 +36,12 @@ def status_has_no_body(status: int) -> bool:
     return status < 200 or status == 204 or status == 304
 
 
+# PERF: Content-Length values of small bodies, formatted once (b"%d" % n costs more than the
+# rest of the header list).
+_SMALL = 4096
+_SMALL_LENGTHS = [b"%d" % n for n in range(_SMALL)]
+
+
 def sends_body(status: int, head: bool) -> bool:
     """Whether body bytes may follow the response start: never on HEAD nor on 1xx/204/304.
 
@@ -78,22 +84,32 @@ def start_message(
     if status < 200 or status == 204 or status == 304:
         return {"type": "http.response.start", "status": status, "headers": headers}, False
     declared: bytes | None = None
-    for name, value in headers:
-        if name == b"content-length":
-            declared = value
-        elif name == b"content-type":
-            default_type = None
-    if length is not None:
-        ours = b"%d" % length
-        if declared is None:
-            headers = [(b"content-length", ours), *headers]
-        elif declared != ours:
+    if len(headers) == 1 and headers[0][0] == b"content-type":
+        default_type = None  # PERF: the usual response's headers, read without a loop
+    else:
+        for name, value in headers:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                default_type = None
+    if length is not None and declared is None:
+        # PERF: the usual case builds one new list: ours first, then the headers given.
+        length_pair = (
+            b"content-length",
+            _SMALL_LENGTHS[length] if length < _SMALL else b"%d" % length,
+        )
+        if default_type is None:
+            headers = [length_pair, *headers]
+        else:
+            headers = [length_pair, (b"content-type", default_type), *headers]
+    else:
+        if length is not None and declared != b"%d" % length:
             raise HeaderError(
-                f"the Content-Length header says {declared.decode('latin-1')[:20]!r} but the "
-                f"body has {length} bytes; remove the header, aaf sets it"
+                f"the Content-Length header says {declared!r:.30} but the body has {length} "
+                "bytes; remove the header, aaf sets it"
             )
-    if default_type is not None:
-        headers = [*headers, (b"content-type", default_type)]
+        if default_type is not None:
+            headers = [*headers, (b"content-type", default_type)]
     return {"type": "http.response.start", "status": status, "headers": headers}, not head
 
 

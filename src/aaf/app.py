@@ -88,6 +88,8 @@ class App:
         entries = [routers] if isinstance(routers, Router) else list(routers)
         self._entries: list[ConnectionHandler] = [as_connection_handler(e) for e in entries]
         self.routers: list[Router] = [e for e in self._entries if isinstance(e, Router)]
+        # PERF: apps made of routers only are matched inline, with no call per router.
+        self._not_only_routers = len(self.routers) != len(self._entries)
         for router in self.routers:
             router.compile()  # rule, name and duplicate errors surface when the app is built
         self._own_router: Router | None = None
@@ -124,7 +126,7 @@ class App:
             path = conn.route_path
         method: str = scope["method"]
         try:
-            if len(self.routers) != len(self._entries):
+            if self._not_only_routers:
                 await self._try_entries(conn, method, path)
                 return
             for router in self.routers:
@@ -338,7 +340,7 @@ class App:
         conn = Connection(scope, receive, send, self)
         path: str = conn.route_path if scope.get("root_path") else scope["path"]
         try:
-            if len(self.routers) != len(self._entries):
+            if self._not_only_routers:
                 conn._begin_websocket(self.limits.websocket_message)
                 for entry in self._entries:
                     await entry(conn)

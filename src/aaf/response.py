@@ -69,6 +69,20 @@ def content_type_header(media_type: str) -> bytes:
 
 _TEXT = content_type_header("text/plain")
 _OCTETS = content_type_header("application/octet-stream")
+# PERF: the (name, value) pairs of common types, built once rather than per response.
+_PAIRS: dict[str, tuple[bytes, bytes]] = {}
+_TEXT_PAIR = (b"content-type", _TEXT)
+_OCTETS_PAIR = (b"content-type", _OCTETS)
+
+
+def content_type_pair(media_type: str) -> tuple[bytes, bytes]:
+    """The Content-Type header pair for ``media_type`` (bounded cache, as above)."""
+    pair = _PAIRS.get(media_type)
+    if pair is None:
+        pair = (b"content-type", content_type_header(media_type))
+        if len(_PAIRS) < 512:
+            _PAIRS[media_type] = pair
+    return pair
 
 
 @runtime_checkable
@@ -260,19 +274,22 @@ class HttpResponse(BaseResponse):
         # An empty body (a redirect, a 204) gets no Content-Type unless one is asked for.
         if type(body) is str:
             self.body = body.encode()
-            fallback: bytes | None = _TEXT if body else None
+            fallback: tuple[bytes, bytes] | None = _TEXT_PAIR if body else None
         elif type(body) is bytes:
             self.body = body
-            fallback = _OCTETS if body else None
+            fallback = _OCTETS_PAIR if body else None
         else:
             self.body = self.render(body)
             fallback = None
-        media_type = media_type or self.default_media_type
-        content_type = content_type_header(media_type) if media_type else fallback
+        if media_type is None:
+            media_type = self.default_media_type
+        pair = content_type_pair(media_type) if media_type else fallback
         if headers:
-            self.raw_headers = with_default_type(encode_headers(headers), content_type)
+            self.raw_headers = encode_headers(headers)
+            if pair is not None:
+                with_default_type(self.raw_headers, pair[1])
         else:
-            self.raw_headers = [(b"content-type", content_type)] if content_type else []
+            self.raw_headers = [pair] if pair is not None else []
 
     def render(self, body: Any) -> bytes:
         """Turn a body that is not str/bytes into bytes (subclasses override)."""
