@@ -16,7 +16,7 @@ from urllib.parse import quote
 from . import _json
 from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
 from ._handlers import ExceptionHandlers
-from ._http import encode_query, is_token
+from ._http import encode_query, is_token, start_message
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
 from ._types import ASGIApp, Receive, Scope, Send
 from .background import BackgroundRunner
@@ -148,23 +148,31 @@ class App:
                 result = await route.handler(conn, **params)
             else:
                 result = await route.handler(conn)
-            # PERF: the common return types are tested by exact type first, and their two
-            # messages sent from here.
+            # PERF: the common results (a dict or list, a built-in whole response) are tested by
+            # exact type first and their two messages built and sent from here, as
+            # conn.whole_response() and HttpResponse.messages() would (one call less each).
             kind = type(result)
             if kind is dict or kind is list:
-                start, last = conn.whole_response(JSON_TYPE, _json.encode(result))
+                body = _json.encode(result)
+                status = conn.resp_status_code
+                headers, extra, default_type = conn._resp_headers or [], None, JSON_TYPE
             elif kind in _WHOLE_RESPONSES:
-                if conn._resp_state != NOT_STARTED:
-                    conn._claim(kind.__name__)  # raises
-                conn._resp_state = FINISHED
-                conn.resp_status_code = result.status_code
-                start, last = result.messages(method == "HEAD", conn._resp_headers)
+                body = result.body
+                conn.resp_status_code = status = result.status_code
+                headers, extra, default_type = result.raw_headers, conn._resp_headers, None
             elif result is None:
                 await conn.answer_none()
                 return
             else:
                 await self.send_result(conn, result)
                 return
+            if conn._resp_state != NOT_STARTED:
+                conn._claim(kind.__name__)  # raises: the handler already sent a response
+            conn._resp_state = FINISHED
+            start, keep = start_message(
+                status, method == "HEAD", headers, extra, len(body), default_type
+            )
+            last = {"type": "http.response.body", "body": body if keep else b""}
             try:
                 await send(start)
                 await send(last)
