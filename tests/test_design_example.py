@@ -1,4 +1,4 @@
-"""DESIGN.md's "What it must feel like" app (HTTP parts), unchanged, in the test client and
+"""docs/design.md's "What it must feel like" app (HTTP parts), unchanged, in the test client and
 under real ASGI servers over loopback sockets."""
 
 from __future__ import annotations

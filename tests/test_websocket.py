@@ -26,7 +26,7 @@ from tests.support.ws import CONNECT, binary, drive, text, ws_scope
 
 
 def chat_app() -> Any:
-    """The chat handler of DESIGN.md, unchanged."""
+    """The chat handler of docs/design.md, unchanged."""
     router = Router()
 
     @router.websocket("/chat/<room>")

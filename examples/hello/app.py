@@ -1,4 +1,4 @@
-"""The app from DESIGN.md's "What it must feel like", unchanged in spirit.
+"""The app from docs/design.md's "What it must feel like", unchanged in spirit.
 
 Run it:  aaf run examples.hello.app:app   (or: uvicorn examples.hello.app:app)
 """
