@@ -32,7 +32,8 @@ from .response import (
     JsonResponse,
     PlainTextResponse,
 )
-from .routing import Mount, RouteError, Router
+from .routing import Mount, Route, RouteError, Router
+from .routing._decorators import RouteDecorators
 from .websocket import (
     INTERNAL_ERROR,
     POLICY_VIOLATION,
@@ -64,7 +65,7 @@ def _redirect_location(root_path: str, path: str, query: bytes) -> str:
     return location
 
 
-class App:
+class App(RouteDecorators):
     """An ASGI application made of routers (and other connection handlers), tried in order.
 
     ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``, or
@@ -216,48 +217,12 @@ class App:
         methods: Iterable[str] | None = None,
         *,
         limits: Limits | None = None,
-    ) -> None:
-        self.router.add_route(rule, handler, name, methods, limits=limits)
-
-    def route(
-        self,
-        rule: str,
-        methods: Iterable[str] | None = None,
-        name: str | None = None,
-        *,
-        limits: Limits | None = None,
-    ) -> Callable[[H], H]:
-        return self.router.route(rule, methods, name, limits=limits)
-
-    def get(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.get(rule, name, limits=limits)
-
-    def post(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.post(rule, name, limits=limits)
-
-    def put(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.put(rule, name, limits=limits)
-
-    def patch(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.patch(rule, name, limits=limits)
-
-    def delete(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.delete(rule, name, limits=limits)
-
-    def websocket(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.router.websocket(rule, name, limits=limits)
+        websocket: bool = False,
+    ) -> Route:
+        """Register on the app's own router (``app.get(...)``, ``app.websocket(...)`` too)."""
+        return self.router.add_route(
+            rule, handler, name, methods, limits=limits, websocket=websocket
+        )
 
     # ------------------------------------------------------------------ helpers
     def limits_for(self, route: RouteInfo | None, /) -> Limits:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._callables import is_async_callable
 from .._http import is_token
+from ._decorators import RouteDecorators
 from ._handlers import adapt_handler
 from ._matcher import Compiled, Table, route_keys
 from ._rules import (
@@ -64,7 +65,7 @@ __all__ = [
 H = TypeVar("H", bound=Callable[..., Any])
 
 
-class Router:
+class Router(RouteDecorators):
     """A set of routes, included routers and mounts.
 
     ``@router.route("/hello/<name>")`` registers GET (and HEAD); ``get``/``post``/... are
@@ -168,54 +169,6 @@ class Router:
         self._routes.append(route)
         self._invalidate()
         return route
-
-    def route(
-        self,
-        rule: str,
-        methods: Iterable[str] | None = None,
-        name: str | None = None,
-        *,
-        limits: Limits | None = None,
-    ) -> Callable[[H], H]:
-        def decorator(handler: H) -> H:
-            self.add_route(rule, handler, name, methods, limits=limits)
-            return handler
-
-        return decorator
-
-    def get(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.route(rule, ["GET"], name, limits=limits)
-
-    def post(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.route(rule, ["POST"], name, limits=limits)
-
-    def put(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.route(rule, ["PUT"], name, limits=limits)
-
-    def patch(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.route(rule, ["PATCH"], name, limits=limits)
-
-    def delete(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        return self.route(rule, ["DELETE"], name, limits=limits)
-
-    def websocket(
-        self, rule: str, name: str | None = None, *, limits: Limits | None = None
-    ) -> Callable[[H], H]:
-        def decorator(handler: H) -> H:
-            self.add_route(rule, handler, name, limits=limits, websocket=True)
-            return handler
-
-        return decorator
 
     def include(self, other: Router, prefix: str = "", *, name: str | None = None) -> None:
         """Serve ``other``'s routes (and mounts) under ``prefix``; later additions included.
