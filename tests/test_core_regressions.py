@@ -318,6 +318,30 @@ async def test_a_raw_asgi_app_as_a_connection_handler_gets_no_second_answer() ->
     assert len(recorder.sent) == 2
 
 
+async def test_websocket_handlers_tried_in_order_then_mounts_then_404() -> None:
+    """aaf([router, handler]) on a WebSocket: each is tried until one answers, then a mount of a
+    router, then a 404 refusal."""
+
+    async def accept_and_close(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    tried: list[str] = []
+
+    async def passes(conn: Connection) -> None:
+        tried.append(conn.path)
+
+    router = Router()
+    router.mount("/raw", accept_and_close)
+    app = aaf([router, passes])
+    mounted = await drive(app, ws_scope("/raw/x"), [{"type": "websocket.connect"}])
+    assert mounted.types == ["websocket.accept", "websocket.close"]
+    missing = await drive(app, ws_scope("/nothing"), [{"type": "websocket.connect"}])
+    assert missing.types == ["websocket.close"]  # a refusal (no denial extension in the scope)
+    assert tried == ["/raw/x", "/nothing"]
+
+
 # ---------------------------------------------------------------------------- item 4: mounts
 def test_a_mount_answers_at_exactly_its_prefix() -> None:
     """Item 4: GET /sub reaches the mounted app's "/" route (route_path "/", not "")."""

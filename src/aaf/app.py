@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from . import _json
@@ -47,11 +47,10 @@ __all__ = ["App", "ConnectionHandler", "Middleware", "aaf"]
 
 logger = logging.getLogger("aaf.error")
 
-H = TypeVar("H", bound=Callable[..., Any])
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-# PERF: results sent by the app itself from HttpResponse.messages(); a subclass is sent through
-# conn.respond() (and so through its own emit()).
+# PERF: whole responses whose two messages the app builds and sends itself; a subclass is sent
+# through conn.respond(), and so through its own emit().
 _WHOLE_RESPONSES = frozenset((HttpResponse, JsonResponse, PlainTextResponse, HtmlResponse))
 
 
@@ -313,25 +312,26 @@ class App(RouteDecorators):
         conn = Connection(scope, receive, send, self)
         path: str = conn.route_path if scope.get("root_path") else scope["path"]
         try:
+            found = None
             if self._not_only_routers:
                 conn._begin_websocket(self.limits.websocket_message)
                 for entry in self._entries:
                     await entry(conn)
                     if conn.ws_state != WebSocketState.CONNECTING:
                         return
-                await conn.deny(HttpResponse("Not Found", 404))
-                return
-            for router in self.routers:
-                found = (router._compiled or router.compile()).ws.find("", path)
-                if found is not None:
-                    break
             else:
+                for router in self.routers:
+                    found = (router._compiled or router.compile()).ws.find("", path)
+                    if found is not None:
+                        break
+            if found is None:
                 for router in self.routers:
                     mount = router.compile().find_mount(path)
                     if mount is not None:
                         await self._to_mount(conn, mount)
                         return
-                conn._begin_websocket(self.limits.websocket_message)
+                if not hasattr(conn, "_ws"):
+                    conn._begin_websocket(self.limits.websocket_message)
                 await conn.deny(HttpResponse("Not Found", 404))
                 return
             route, values = found
