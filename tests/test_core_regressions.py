@@ -338,7 +338,8 @@ async def test_websocket_handlers_tried_in_order_then_mounts_then_404() -> None:
     mounted = await drive(app, ws_scope("/raw/x"), [{"type": "websocket.connect"}])
     assert mounted.types == ["websocket.accept", "websocket.close"]
     missing = await drive(app, ws_scope("/nothing"), [{"type": "websocket.connect"}])
-    assert missing.types == ["websocket.close"]  # a refusal (no denial extension in the scope)
+    assert missing.types == ["websocket.http.response.start", "websocket.http.response.body"]
+    assert missing.sent[0]["status"] == 404
     assert tried == ["/raw/x", "/nothing"]
 
 
