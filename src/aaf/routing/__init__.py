@@ -284,30 +284,21 @@ class Router(RouteDecorators):
         caller can try something else. Handler exceptions propagate.
         """
         compiled = self._compiled or self.compile()
-        if conn.scope["type"] == "websocket":
-            return await self._serve_websocket(compiled, conn)
-        found = compiled.http.find(conn.method, conn.route_path)
+        websocket = conn.scope["type"] == "websocket"
+        table = compiled.ws if websocket else compiled.http
+        found = table.find("" if websocket else conn.method, conn.route_path)
         if found is None:
             return False
         route, values = found
         conn.route = route
         params = dict(zip(route.param_names, values, strict=True))
         conn.path_params = params
-        await conn.respond(await route.handler(conn, **params))
-        return True
-
-    @staticmethod
-    async def _serve_websocket(compiled: Compiled, conn: Connection) -> bool:
-        """Like the app does: a returned response refuses, returning unaccepted refuses (403)."""
-        found = compiled.ws.find("", conn.route_path)
-        if found is None:
-            return False
-        route, values = found
-        conn.route = route
-        params = dict(zip(route.param_names, values, strict=True))
-        conn.path_params = params
-        conn._begin_websocket(conn.limits.websocket_message)  # with the route's limits
-        await conn._end_handler(await route.handler(conn, **params))
+        if websocket:
+            # As the app does: the route's limits, and the one rule for what a return means.
+            conn._begin_websocket(conn.limits.websocket_message)
+            await conn._end_handler(await route.handler(conn, **params))
+        else:
+            await conn.respond(await route.handler(conn, **params))
         return True
 
 
