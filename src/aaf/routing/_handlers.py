@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._callables import is_async_callable
+from ..connection import Connection
 from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
 
 __all__ = ["adapt_handler"]
@@ -74,9 +75,6 @@ def _takes_connection(
 def _is_connection_annotation(annotation: Any) -> bool:
     if isinstance(annotation, str):  # `from __future__ import annotations` leaves text
         return annotation == "Connection" or annotation.endswith(".Connection")
-    # Imported here: the connection module refers back to routing (for its types).
-    from ..connection import Connection
-
     return isinstance(annotation, type) and issubclass(annotation, Connection)
 
 
