@@ -11,7 +11,8 @@ ready ``env=`` must have autoescaping on (``autoescape=True`` or ``select_autoes
 without it is refused.
 Templates see ``conn`` and ``url_for(name, **params)``, which builds the path of a named route,
 or of a named mount with ``path=`` (``url_for("static", path="app.css")``), including the mount
-prefix the app is served under.
+prefix the app is served under. Under ``CSRFMiddleware`` they also see ``csrf_token``:
+``<input type="hidden" name="csrf_token" value="{{ csrf_token }}">``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 from ._http import HeadersLike
 from .app import App
+from .middleware.csrf import SCOPE_KEY, LazyToken
 from .response import HtmlResponse
 from .routing import RouteError
 
@@ -109,7 +111,11 @@ class Templates:
         media_type: str | None = None,
     ) -> HtmlResponse:
         """An HTML response of the rendered template; ``conn`` is in the context."""
-        body = self.env.get_template(name).render({**(context or {}), "conn": conn})
+        values = {**(context or {}), "conn": conn}
+        if SCOPE_KEY in conn.scope:
+            # Rendered only if the template uses {{ csrf_token }} (no token, no session else).
+            values.setdefault("csrf_token", LazyToken(conn))
+        body = self.env.get_template(name).render(values)
         return HtmlResponse(body, status_code, headers, media_type)
 
 
