@@ -27,6 +27,7 @@ from aaf import HttpResponse, Middleware, Router, aaf
 from aaf.middleware.auth import JWTAuthMiddleware
 from aaf.middleware.compression import CompressionMiddleware
 from aaf.middleware.cors import CORSMiddleware
+from aaf.middleware.csrf import CSRFMiddleware
 from aaf.middleware.hosts import TrustedHostMiddleware
 from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
 from aaf.middleware.proxy import ProxyHeadersMiddleware
@@ -48,9 +49,11 @@ LARGE_BODY = ("All work and no play makes Jack a dull boy. " * 50).encode()  # 2
 def hello_app(middleware: list[Middleware[Any]], body: bytes = b"Hello, world!") -> Any:
     router = Router()
 
-    @router.get("/hello")
     async def hello(conn: Any) -> HttpResponse:
         return HttpResponse(body, media_type="text/plain")
+
+    # POST too, for the CSRF case that checks an unsafe request.
+    router.add_route("/hello", hello, "hello", ["GET", "POST"])
 
     return aaf([router], middleware=middleware)
 
@@ -59,6 +62,11 @@ def jwt_token() -> str:
     import jwt
 
     return jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+
+
+def csrf_token() -> bytes:
+    """A token as the CSRF middleware hands it out without sessions (also its cookie)."""
+    return CSRFMiddleware(hello_app([]), secret_key=SECRET).make_token(b"").encode()
 
 
 def session_cookie() -> bytes:
@@ -73,6 +81,7 @@ Setup = tuple[str, list[Middleware[Any]], list[tuple[bytes, bytes]], dict[str, A
 def setups() -> list[Setup]:
     """(name, middleware, extra request headers, scope changes, response body)."""
     hello = b"Hello, world!"
+    token = csrf_token()
     result: list[Setup] = [
         ("none", [], [], {}, hello),
         (
@@ -127,6 +136,19 @@ def setups() -> list[Setup]:
             hello,
         ),
         ("request id (generated)", [Middleware(RequestIdMiddleware)], [], {}, hello),
+        ("csrf (safe GET)", [Middleware(CSRFMiddleware, secret_key=SECRET)], [], {}, hello),
+        (
+            "csrf (POST with token)",
+            [Middleware(CSRFMiddleware, secret_key=SECRET)],
+            [
+                (b"origin", b"http://example.com"),
+                (b"sec-fetch-site", b"same-origin"),
+                (b"cookie", b"csrftoken=" + token),
+                (b"x-csrf-token", token),
+            ],
+            {"method": "POST"},
+            hello,
+        ),
     ]
     try:  # built by another module; measured when present
         accesslog = importlib.import_module("aaf.middleware.accesslog")

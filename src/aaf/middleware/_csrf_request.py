@@ -11,6 +11,7 @@ then refuses and says to put the field first or to send the header).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
@@ -30,24 +31,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WS_SCHEMES = {"ws": "http", "wss": "https"}
 
 Origin = tuple[str, str, int]
+# A serialized origin: scheme, host (a name or a bracketed IPv6 literal), optional port; browsers
+# send host names in ASCII (punycode). No path, no user info.
+_ORIGIN = re.compile(r"(https?)://([a-z0-9._-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::([0-9]{1,5}))?")
 
 
 def parse_origin(value: str) -> Origin | None:
     """``(scheme, host, port)`` of a serialized origin (``https://example.com:8443``), or None."""
-    scheme, sep, netloc = value.strip().lower().partition("://")
-    if not sep or scheme not in _DEFAULT_PORTS or not netloc:
+    match = _ORIGIN.fullmatch(value.strip().lower())
+    if match is None:
         return None
-    if any(char in netloc for char in "/?#@\\ "):
-        return None
-    host, port = netloc, ""
-    closing = netloc.rfind("]")
-    colon = netloc.rfind(":")
-    if colon > closing:
-        host, port = netloc[:colon], netloc[colon + 1 :]
-        if not port.isdigit() or len(port) > 5:
-            return None
-    if not host:
-        return None
+    scheme, host, port = match.groups()
     return scheme, host, int(port) if port else _DEFAULT_PORTS[scheme]
 
 
@@ -56,8 +50,14 @@ def own_origin(scope: Scope) -> Origin | None:
     when it is one plain ``host[:port]``, else the server address."""
     scheme: str = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
     scheme = _WS_SCHEMES.get(scheme, scheme)
-    hosts = [value for key, value in scope["headers"] if key == b"host"]
-    netloc = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
+    hosts = 0
+    netloc = ""
+    for key, value in scope["headers"]:
+        if key == b"host":
+            hosts += 1
+            netloc = value.decode("latin-1")
+    if hosts > 1:
+        netloc = ""
     if not netloc or not is_plain_host(netloc):
         server = scope.get("server")
         if not server:
