@@ -11,6 +11,7 @@ import pytest
 from aaf import Connection, Middleware, Router, aaf
 from aaf.middleware._csrf_request import parse_origin
 from aaf.middleware.csrf import CSRF_HEADER, CSRFMiddleware, csrf_token
+from aaf.middleware.sessions import SessionMiddleware
 from aaf.testing import TestClient, WebSocketDenied
 from tests.support.csrf_app import KEY, csrf_app
 from tests.support.servers import serve
@@ -252,9 +253,10 @@ def test_a_token_from_before_login_fails_after_login_and_after_logout() -> None:
         anonymous = token_of(client)
         login = client.post("/login", headers={CSRF_HEADER: anonymous})
         assert login.status_code == 200
-        # The handler's own token (made before the response rotated the seed) is gone too.
         refused(client.post("/json", headers={CSRF_HEADER: anonymous}), b"not valid")
-        refused(client.post("/json", headers={CSRF_HEADER: login.json()["token"]}), b"")
+        # The token the login handler made after changing the user is a new-seed one.
+        after_login = {CSRF_HEADER: login.json()["token"]}
+        assert client.post("/json", headers=after_login).status_code == 200
         logged_in = token_of(client)
         assert client.post("/json", headers={CSRF_HEADER: logged_in}).status_code == 200
         assert client.post("/logout", headers={CSRF_HEADER: logged_in}).status_code == 200
@@ -263,6 +265,19 @@ def test_a_token_from_before_login_fails_after_login_and_after_logout() -> None:
         fresh = token_of(client)
         assert client.post("/login", headers={CSRF_HEADER: fresh}).status_code == 200
         refused(client.post("/json", headers={CSRF_HEADER: logged_in}), b"not valid")
+
+
+def test_a_user_change_without_clearing_the_session_replaces_the_seed() -> None:
+    app = csrf_app()
+    with TestClient(app) as client:
+        token_of(client)
+        assert client.post("/as/alice", headers={CSRF_HEADER: token_of(client)}).status_code == 200
+        alice = token_of(client)
+        assert client.post("/as/bob", headers={CSRF_HEADER: alice}).status_code == 200
+        refused(client.post("/json", headers={CSRF_HEADER: alice}), b"not valid")
+        assert client.post("/as/alice", headers={CSRF_HEADER: token_of(client)}).status_code == 200
+        # Back to the same user: the old token stays dead (the seed was replaced).
+        refused(client.post("/json", headers={CSRF_HEADER: alice}), b"not valid")
 
 
 def test_the_cookie_follows_the_rotation_at_login() -> None:
@@ -306,6 +321,31 @@ def test_without_sessions_the_token_must_match_the_cookie() -> None:
         client.cookies.clear()
         client.cookies.set("csrftoken", "a.b")
         refused(client.post("/json", headers={CSRF_HEADER: "a.b"}), b"no valid csrftoken")
+
+
+def test_sessions_inside_the_csrf_middleware_fall_back_to_the_cookie() -> None:
+    router = Router()
+
+    @router.get("/form")
+    async def form(conn: Connection) -> dict[str, str]:
+        return {"token": csrf_token(conn)}
+
+    @router.post("/json")
+    async def post(conn: Connection) -> dict[str, str]:
+        return {}
+
+    wrong_order = [
+        Middleware(CSRFMiddleware, secret_key=KEY),
+        Middleware(SessionMiddleware, secret_key=KEY),
+    ]
+    with (
+        TestClient(aaf([router], middleware=wrong_order)) as client,
+        TestClient(aaf([router], middleware=wrong_order)) as other,
+    ):
+        token = token_of(client)
+        assert token == client.cookies["csrftoken"]
+        assert client.post("/json", headers={CSRF_HEADER: token}).status_code == 200
+        refused(client.post("/json", headers={CSRF_HEADER: token_of(other)}), b"does not match")
 
 
 def test_rotate_csrf_token_without_sessions() -> None:

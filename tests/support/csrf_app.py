@@ -47,6 +47,12 @@ def csrf_app(*, sessions: bool = True, **options: Any) -> Any:
         conn.session["user"] = "alice"
         return {"token": csrf_token(conn)}
 
+    @router.post("/as/<name>")
+    async def switch_user(conn: Connection, name: str) -> dict[str, Any]:
+        handled.append(conn.path)
+        conn.session["user"] = name  # the user changes without the session being cleared
+        return {}
+
     @router.post("/logout")
     async def logout(conn: Connection) -> dict[str, Any]:
         handled.append(conn.path)

@@ -17,18 +17,12 @@ side effects. Every other request passes two checks:
    never in the query string. The field is read ahead of the app and replayed to it, so
    ``await conn.form()`` still works.
 
-Tokens: ``salt.mac`` with ``mac = HMAC(secret, seed | user | salt)``. With ``SessionMiddleware``
-the seed is a random value kept in ``conn.session["_csrf"]`` and ``user`` is the session's
-``user_key`` value: a token only works in the session it was made for, and only for the user it
-was made for. When the session's user changes (login, logout) the seed is also replaced, so
-tokens made before are refused after, even for the same user logging in again. The salt is
-new for each request, so a page never shows the same token twice (no BREACH-style guessing).
-Without sessions the token is kept in the ``csrftoken`` cookie and the submitted token must
-equal it (the signed double-submit cookie); call :func:`rotate_csrf_token` at login and logout.
-
-The ``csrftoken`` cookie is readable by JavaScript on purpose (not HttpOnly: scripts copy it
-into the header), ``SameSite=Lax``, and ``Secure`` on https. It is set on responses whose
-handler asked for a token.
+Tokens: ``salt.HMAC(secret, seed | user | salt)``. With ``SessionMiddleware`` the seed is random,
+in ``conn.session["_csrf"]``, and ``user`` is the session's ``user_key`` value; the seed is
+replaced when that value changes (login, logout), so older tokens fail. Without sessions the
+token lives in the ``csrftoken`` cookie and must equal the one sent (signed double-submit;
+call :func:`rotate_csrf_token` at login and logout). That cookie is readable by scripts on
+purpose (they copy it into the header), ``SameSite=Lax``, ``Secure`` on https.
 
 Skipped: ``exempt_paths`` (exact paths, or prefixes ending in ``/``), and requests with an
 ``Authorization: Bearer`` header and no ``Cookie`` header at all (``skip_bearer=True``): a
@@ -96,7 +90,15 @@ class _Refusal(Exception):
 class _State:
     """Per request: how tokens are made and checked, and what the response must set."""
 
-    __slots__ = ("cookie_token", "issued", "middleware", "scope", "token_cache", "user_at_start")
+    __slots__ = (
+        "cookie_token",
+        "issued",
+        "middleware",
+        "scope",
+        "session_mode",
+        "token_cache",
+        "user_at_start",
+    )
 
     def __init__(self, middleware: CSRFMiddleware, scope: Scope, cookie_token: str | None) -> None:
         self.middleware = middleware
@@ -104,8 +106,14 @@ class _State:
         self.cookie_token = cookie_token  # the csrftoken cookie the request carried
         self.issued = False  # a handler asked for a token: the response sets the cookie
         self.token_cache: str | None = None
-        session = scope.get("session")
+        # Decided once: with a SessionMiddleware inside this one (the wrong order), tokens
+        # stay in cookie mode for the whole request instead of switching half-way.
+        self.session_mode = "session" in scope
+        session = self.session()
         self.user_at_start = self.user_bytes(session) if session is not None else b""
+
+    def session(self) -> dict[str, Any] | None:
+        return self.scope["session"] if self.session_mode else None  # type: ignore[no-any-return]
 
     def user_bytes(self, session: dict[str, Any]) -> bytes:
         return _json.encode(session.get(self.middleware.user_key))
@@ -113,9 +121,11 @@ class _State:
     def token(self) -> str:
         """A token valid for this session and user (the same one for the whole request)."""
         self.issued = True
+        session = self.session()
+        if session is not None:
+            self.follow_user(session)
         if self.token_cache is not None:
             return self.token_cache
-        session = self.scope.get("session")
         middleware = self.middleware
         if session is None:
             if self.cookie_token is not None and middleware.valid_token(self.cookie_token, b""):
@@ -130,9 +140,21 @@ class _State:
         self.token_cache = token
         return token
 
+    def follow_user(self, session: dict[str, Any]) -> bool:
+        """Replace the seed if the session's user changed (login, logout) since last seen."""
+        user = self.user_bytes(session)
+        if user == self.user_at_start:
+            return False
+        # APPSEC: every token made before the change stops working, even for a user who
+        # logs out and back in; tokens made after it (a page rendered by the login handler
+        # itself) use the new seed.
+        self.user_at_start = user
+        self.rotate()
+        return True
+
     def rotate(self) -> None:
         """Forget the seed (session) or the cookie token: the next token is a new one."""
-        session = self.scope.get("session")
+        session = self.session()
         if session is not None:
             session.pop(SESSION_KEY, None)
         else:
@@ -142,7 +164,7 @@ class _State:
     def verify(self, submitted: str) -> None:
         """Raise :class:`_Refusal` unless ``submitted`` is this session's token."""
         middleware = self.middleware
-        session = self.scope.get("session")
+        session = self.session()
         if session is None:
             cookie = self.cookie_token
             if cookie is None or not middleware.valid_token(cookie, b""):
@@ -171,13 +193,9 @@ class _State:
 
     def response_cookie(self) -> bytes | None:
         """The Set-Cookie this response needs (called at ``http.response.start``)."""
-        session = self.scope.get("session")
-        if session is not None and self.user_bytes(session) != self.user_at_start:
-            # APPSEC: login/logout replaces the seed: every older token stops working.
-            had_token = self.issued or self.cookie_token is not None
-            self.rotate()
-            if had_token:
-                self.token()
+        session = self.session()
+        if session is not None and self.follow_user(session) and self.cookie_token is not None:
+            self.token()  # the browser's cookie token is dead: send a new one
         if not self.issued:
             return None
         token = self.token()
