@@ -334,7 +334,7 @@ def test_sessions_inside_the_csrf_middleware_fall_back_to_the_cookie() -> None:
     async def post(conn: Connection) -> dict[str, str]:
         return {}
 
-    wrong_order = [
+    wrong_order: list[Middleware[Any]] = [
         Middleware(CSRFMiddleware, secret_key=KEY),
         Middleware(SessionMiddleware, secret_key=KEY),
     ]

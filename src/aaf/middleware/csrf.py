@@ -113,7 +113,7 @@ class _State:
         self.user_at_start = self.user_bytes(session) if session is not None else b""
 
     def session(self) -> dict[str, Any] | None:
-        return self.scope["session"] if self.session_mode else None  # type: ignore[no-any-return]
+        return self.scope["session"] if self.session_mode else None
 
     def user_bytes(self, session: dict[str, Any]) -> bytes:
         return _json.encode(session.get(self.middleware.user_key))
