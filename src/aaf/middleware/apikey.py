@@ -15,9 +15,9 @@ async), e.g. a database query by the key's hash; constant-time matching is then 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from hmac import compare_digest
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -110,7 +110,7 @@ class APIKeyMiddleware(AuthSchemeMiddleware):
         digest = _digest(presented)
         matched: str | None = None
         for name, stored in self.digests:
-            if hmac.compare_digest(digest, stored):
+            if compare_digest(digest, stored):
                 matched = name
         return matched
 
