@@ -211,3 +211,21 @@ async def test_lifespan_passes_through() -> None:
     inner = Inner()
     await call(APIKeyMiddleware(inner, keys=KEYS), {"type": "lifespan"})
     assert inner.scopes == [{"type": "lifespan"}]
+
+
+def test_schemes_stack_and_the_outermost_names_the_challenge() -> None:
+    from aaf.middleware.basic import BasicAuthMiddleware
+    from aaf.middleware.passwords import hash_password
+
+    users = {"ada": hash_password("pw", n=16, r=1, p=1)}
+    app, _ = guarded_app(
+        Middleware(BasicAuthMiddleware, users=users, scopes={"ada": ["reports:read"]}),
+        Middleware(APIKeyMiddleware, keys=KEYS, scopes=SCOPES),
+    )
+    with TestClient(app) as client:
+        by_password = client.get("/reports", auth=("ada", "pw"))
+        by_key = client.get("/me", headers={"x-api-key": BILLING})
+        refused = client.get("/reports")
+    assert by_password.json() == {"reports": True}  # no API key: Basic's user is kept
+    assert by_key.json()["user"] == "billing"
+    assert refused.headers["www-authenticate"] == 'Basic realm="aaf", charset="UTF-8"'
