@@ -54,10 +54,10 @@ def session_app(**options: Any) -> tuple[Any, list[str]]:
     @router.websocket("/ws")
     async def ws(conn: Connection) -> None:
         await conn.accept()
-        await conn.send_text(conn.user.subject if conn.user else "anonymous")
+        await conn.send_text((conn.user.subject or "") if conn.user else "anonymous")
         await conn.close()
 
-    middleware = [
+    middleware: list[Middleware[Any]] = [
         Middleware(SessionMiddleware, secret_key=SECRET),
         Middleware(SessionAuthMiddleware, **options),
     ]

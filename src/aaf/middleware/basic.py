@@ -16,8 +16,9 @@ async) checks credentials elsewhere, e.g. in a database.
 
 The password KDF costs tens to hundreds of milliseconds per check by design, and runs in a
 worker thread so the event loop keeps serving. PERF: credentials that passed are remembered
-for ``cache_ttl`` seconds (keyed by an HMAC under a per-process random key, never the password
-itself), so a client sending the same header with every request pays the KDF once a minute.
+for ``cache_ttl`` seconds, under a BLAKE2b hash keyed by a per-process random secret (never the
+password itself), so a client sending the same header with every request pays the KDF once a
+minute. Wrong credentials are never remembered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import hmac
 import inspect
 import secrets
 import time
@@ -52,24 +52,28 @@ def _monotonic() -> float:
     return time.monotonic()
 
 
-def basic_credentials(scope: Scope) -> tuple[str, str] | str | None:
-    """(user, password) from ``Authorization: Basic``, None without one, or why it is malformed."""
+def basic_token(scope: Scope) -> bytes | None:
+    """The base64 part of ``Authorization: Basic <base64>``, or None without one."""
     for name, value in scope["headers"]:
-        if name != b"authorization":
-            continue
-        scheme, _, encoded = value.partition(b" ")
-        if scheme.lower() != b"basic":
-            return None  # another scheme: not ours to judge
-        try:
-            text = base64.b64decode(encoded.strip(b" \t"), validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-            return _MALFORMED
-        user, colon, password = text.partition(":")
-        # RFC 7617: the user-id has no colon, and neither part has control characters.
-        if not colon or any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
-            return _MALFORMED
-        return user, password
+        if name == b"authorization":
+            scheme, _, encoded = value.partition(b" ")
+            if scheme.lower() != b"basic":
+                return None  # another scheme: not ours to judge
+            return encoded.strip(b" \t")
     return None
+
+
+def decode_credentials(encoded: bytes) -> tuple[str, str] | None:
+    """(user, password) from the base64 part, or None when it is malformed."""
+    try:
+        text = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    user, colon, password = text.partition(":")
+    # RFC 7617: the user-id has no colon, and neither part has control characters.
+    if not colon or any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        return None
+    return user, password
 
 
 class BasicAuthMiddleware(AuthSchemeMiddleware):
@@ -118,29 +122,31 @@ class BasicAuthMiddleware(AuthSchemeMiddleware):
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size if cache_ttl > 0 else 0
         self._cache_key = secrets.token_bytes(32)
-        # HMAC(user, password) -> (the user, when the entry stops counting)
+        # keyed BLAKE2b of the header's credentials -> (the user, when the entry stops counting)
         self._verified: dict[bytes, tuple[AuthUser, float]] = {}
         # APPSEC: an unknown user name is checked against a real hash too, so the answer takes
         # as long as for a known one and the timing does not tell which names exist.
         self._stand_in_hash = next(iter(self.users.values()), "")
 
     async def identify(self, scope: Scope) -> AuthUser | str | None:
-        found = basic_credentials(scope)
-        if found is None or isinstance(found, str):
-            return found
-        user, password = found
+        encoded = basic_token(scope)
+        if encoded is None:
+            return None
         cache_key = b""
         if self.cache_size:
-            cache_key = hmac.new(
-                self._cache_key, f"{user}\0{password}".encode(), hashlib.sha256
-            ).digest()
+            # PERF: looked up before decoding; keyed by a per-process secret so the cache holds
+            # no password nor anything to test guesses against offline.
+            cache_key = hashlib.blake2b(encoded, key=self._cache_key, digest_size=32).digest()
             cached = self._verified.get(cache_key)
             if cached is not None:
                 remembered, until = cached
                 if _monotonic() < until:
                     return AuthUser(remembered.subject, remembered.scopes, dict(remembered.claims))
                 del self._verified[cache_key]
-        verified = await self.check(user, password)
+        credentials = decode_credentials(encoded)
+        if credentials is None:
+            return _MALFORMED
+        verified = await self.check(*credentials)
         if verified is None:
             return _WRONG
         if self.cache_size:

@@ -114,7 +114,8 @@ def verify_password(password: str, stored: str) -> bool:
     algorithm, cost, salt, expected = _parse(stored)
     secret = password.encode("utf-8", "surrogateescape")
     if algorithm == "scrypt":
-        derived = _scrypt(secret, salt, *cost, len(expected))
+        n, r, p = cost
+        derived = _scrypt(secret, salt, n, r, p, len(expected))
     else:
         derived = hashlib.pbkdf2_hmac("sha256", secret, salt, cost[0], len(expected))
     return hmac.compare_digest(derived, expected)
