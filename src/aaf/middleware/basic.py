@@ -56,7 +56,8 @@ def basic_token(scope: Scope) -> bytes | None:
     """The base64 part of ``Authorization: Basic <base64>``, or None without one."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, encoded = value.partition(b" ")
+            header: bytes = value
+            scheme, _, encoded = header.partition(b" ")
             if scheme.lower() != b"basic":
                 return None  # another scheme: not ours to judge
             return encoded.strip(b" \t")
