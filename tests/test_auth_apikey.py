@@ -156,6 +156,8 @@ async def test_a_lookup_returning_something_else_says_what_to_return() -> None:
     [
         ({"keys": {}}, "needs keys"),
         ({"keys": {"short": "abc"}}, "shorter than 16 characters"),
+        ({"keys": {"accented": "clé-" + "x" * 20}}, "printable ASCII"),
+        ({"keys": {"spaced": "a key " + "x" * 20}}, "printable ASCII"),
         ({"keys": {"a": BILLING, "b": BILLING}}, "same secret as another key"),
         ({"keys": KEYS, "scopes": {"nobody": ["x"]}}, "do not exist"),
         ({"keys": KEYS, "header": None}, "a header or a query parameter"),

@@ -147,6 +147,12 @@ def _digests_of(keys: Mapping[str, str]) -> list[tuple[str, bytes]]:
     for name, secret in keys.items():
         if not isinstance(name, str) or not isinstance(secret, str):
             raise TypeError("APIKeyMiddleware keys map names (str) to secrets (str)")
+        if not (secret.isascii() and secret.isprintable()) or " " in secret:
+            # Header values arrive as bytes; ASCII keys read the same whatever the decoding.
+            raise ValueError(
+                f"the API key {name!r} must be printable ASCII without spaces; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         if len(secret) < _MIN_KEY_LENGTH:
             raise ValueError(
                 f"the API key {name!r} is shorter than {_MIN_KEY_LENGTH} characters; make "
