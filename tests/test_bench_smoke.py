@@ -33,7 +33,10 @@ from .support.servers import REPO, require_binary
         ("websocket.py --quick", ["raw", "aaf", "starlette"]),
         ("uploads.py --quick", ["aaf", "starlette"]),
         ("broadcast.py --quick", ["asyncio.Queue", "memory://"]),
-        ("middleware.py --quick", ["cors", "compression", "sessions", "access log", "csrf"]),
+        (
+            "middleware.py --quick",
+            ["cors", "compression", "sessions", "access log", "csrf", "api key", "basic auth"],
+        ),
     ],
 )
 def test_benchmark_runs_and_prints_every_row(script: str, expected: list[str]) -> None:

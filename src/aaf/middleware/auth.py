@@ -24,7 +24,7 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
 
 from .. import _json
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .._types import ASGIApp, Receive, Scope, Send
     from ..connection import Connection
 
-__all__ = ["AuthUser", "JWTAuthMiddleware", "requires"]
+__all__ = ["CHALLENGE_SCOPE_KEY", "AuthUser", "JWTAuthMiddleware", "requires"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -46,6 +46,10 @@ def _now() -> float:
 
 
 _SUBPROTOCOL = "bearer"
+
+# The scope entry where another authentication middleware (API key, Basic, session) names its
+# WWW-Authenticate challenge, so requires() refuses an anonymous request in that scheme.
+CHALLENGE_SCOPE_KEY = "aaf.auth_challenge"
 
 
 # The kind of key each algorithm verifies with (PyJWT's names); one key fits one kind.
@@ -109,7 +113,15 @@ class JWTAuthMiddleware:
         query_param: the WebSocket URL parameter a token may come in (None to disable).
         anonymous_websockets: let WebSockets without a token through (``conn.user`` None).
         cache_size: verified tokens remembered (0: verify every request from scratch).
+
+    ``security_scheme`` is the OpenAPI 3.1 Security Scheme Object for Bearer JWTs.
     """
+
+    security_scheme: ClassVar[dict[str, Any]] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
 
     def __init__(
         self,
@@ -301,9 +313,12 @@ def _bearer(scope: Scope) -> str | None:
 def requires(*scopes: str) -> Callable[[H], H]:
     """Let a handler run only for an authenticated user holding every one of ``scopes``.
 
-    No user: 401 with ``WWW-Authenticate: Bearer``. Missing scopes: 403 with
-    ``error="insufficient_scope"``. Put it *below* the route decorator, next to the function,
-    so the router registers the guarded handler::
+    No user: 401 with ``WWW-Authenticate: Bearer``, or the challenge of the API key, Basic or
+    session middleware in front. Missing scopes: 403 (with the Bearer
+    ``error="insufficient_scope"`` challenge unless another scheme's middleware is in front).
+
+    Put it *below* the route decorator, next to the function, so the router registers the
+    guarded handler::
 
         @router.get("/admin")
         @requires("admin")
@@ -314,10 +329,14 @@ def requires(*scopes: str) -> Callable[[H], H]:
 
     def check(conn: Connection) -> None:
         user = conn.scope.get("user")
+        other_scheme = conn.scope.get(CHALLENGE_SCOPE_KEY)
         if not isinstance(user, AuthUser):
-            raise HTTPError(401, "authentication required", {"www-authenticate": "Bearer"})
+            www_authenticate = other_scheme or "Bearer"
+            raise HTTPError(401, "authentication required", {"www-authenticate": www_authenticate})
         if not user.scopes.issuperset(needed):
-            raise HTTPError(403, "insufficient scope", {"www-authenticate": challenge})
+            # insufficient_scope is a Bearer (RFC 6750) error; other schemes have none.
+            headers = None if other_scheme else {"www-authenticate": challenge}
+            raise HTTPError(403, "insufficient scope", headers)
 
     def decorator(handler: H) -> H:
         if inspect.iscoroutinefunction(handler):
