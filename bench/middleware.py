@@ -30,6 +30,7 @@ from aaf.middleware.cors import CORSMiddleware
 from aaf.middleware.hosts import TrustedHostMiddleware
 from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
 from aaf.middleware.proxy import ProxyHeadersMiddleware
+from aaf.middleware.ratelimit import RateLimitMiddleware
 from aaf.middleware.requestid import RequestIdMiddleware
 from aaf.middleware.sessions import SessionMiddleware
 from bench.inprocess import time_requests
@@ -127,6 +128,14 @@ def setups() -> list[Setup]:
             hello,
         ),
         ("request id (generated)", [Middleware(RequestIdMiddleware)], [], {}, hello),
+        (
+            # A limit no bench run reaches: every request is counted and allowed (with headers).
+            "rate limit (memory)",
+            [Middleware(RateLimitMiddleware, limit="1000000000/second")],
+            [],
+            {},
+            hello,
+        ),
     ]
     try:  # built by another module; measured when present
         accesslog = importlib.import_module("aaf.middleware.accesslog")

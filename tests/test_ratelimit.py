@@ -401,7 +401,7 @@ async def test_without_the_denial_extension_a_websocket_is_closed_1008() -> None
     async def receive() -> dict[str, Any]:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         sent.append(message)
 
     await middleware(scope, receive, send)

@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "Decision",
@@ -97,10 +97,10 @@ def parse_rate(rate: str | RateLimit) -> RateLimit:
     return RateLimit(int(match.group(1)), count * unit)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What one check decided, with what the response headers tell the client."""
 
+    # PERF: a NamedTuple is built several times faster than a frozen dataclass, once per request.
     allowed: bool
     #: requests left right now (0 when refused)
     remaining: int
@@ -112,9 +112,9 @@ class Decision:
     @classmethod
     def from_hit(cls, rate: RateLimit, allowed: bool, ahead: float) -> Decision:
         interval, period = rate.interval, rate.period_seconds
-        remaining = max(0, int((period - ahead) / interval + _EPSILON))
-        retry = 0.0 if allowed else max(0.0, ahead + interval - period)
-        return cls(allowed, remaining if allowed else 0, max(0.0, ahead), retry)
+        if allowed:
+            return cls(True, max(0, int((period - ahead) / interval + _EPSILON)), ahead, 0.0)
+        return cls(False, 0, ahead, max(0.0, ahead + interval - period))
 
 
 def gcra(tat: float, now: float, interval: float, period: float) -> tuple[bool, float]:
@@ -139,7 +139,7 @@ class MemoryBackend:
     """TATs in this process's memory: one dict entry per active key, bounded.
 
     Args:
-        max_keys: the most keys held; when a new key finds it full, the older half of the
+        max_keys: the most keys held; when a new key finds it full, the older generation of
             keys (those idle longest) is dropped early and a warning logged.
         clock: seconds as a float, monotonic (injectable for tests).
 
@@ -258,8 +258,8 @@ class RedisBackend:
         retry_after_failure: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (url is None) == (client is None):
-            raise ValueError("RedisBackend needs a url='redis://host:port/db' or a client=")
+        if url is not None and client is not None:
+            raise ValueError("RedisBackend takes a url= or a client=, not both")
         try:
             import redis.asyncio as redis  # the optional 'redis' extra
         except ImportError as exc:
@@ -272,6 +272,8 @@ class RedisBackend:
             asyncio.TimeoutError,
         )
         if client is None:
+            if url is None:
+                raise ValueError("RedisBackend needs a url='redis://host:port/db' or a client=")
             client = redis.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
