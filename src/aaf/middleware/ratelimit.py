@@ -117,6 +117,7 @@ class _Limiter:
         "period",
         "policy",
         "rate",
+        "state_prefix",
         "sync_hit",
         "warned_at",
     )
@@ -151,6 +152,7 @@ class _Limiter:
         self.name = name
         self.namespace = namespace
         self.policy = f'"{name}";q={self.rate.limit};w={ceil_seconds(self.period)}'.encode()
+        self.state_prefix = f'"{name}";r='.encode()
         self.warned_at = -_WARN_EVERY
 
     async def check(self, scope: Scope) -> Decision | None:
@@ -175,11 +177,8 @@ class _Limiter:
         return Decision.from_hit(self.rate, allowed, ahead)
 
     def headers(self, decision: Decision) -> RawHeaders:
-        state = b'"%s";r=%d;t=%d' % (
-            self.name.encode(),
-            decision.remaining,
-            ceil_seconds(decision.reset_after),
-        )
+        reset = ceil_seconds(decision.reset_after)
+        state = self.state_prefix + b"%d;t=%d" % (decision.remaining, reset)
         headers = [(b"ratelimit-policy", self.policy), (b"ratelimit", state)]
         if not decision.allowed:
             headers.append((b"retry-after", b"%d" % max(1, ceil_seconds(decision.retry_after))))
