@@ -34,6 +34,7 @@ from aaf.middleware.hosts import TrustedHostMiddleware
 from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
 from aaf.middleware.passwords import hash_password, verify_password
 from aaf.middleware.proxy import ProxyHeadersMiddleware
+from aaf.middleware.ratelimit import RateLimitMiddleware
 from aaf.middleware.requestid import RequestIdMiddleware
 from aaf.middleware.sessions import SessionMiddleware
 from bench.inprocess import time_requests
@@ -173,6 +174,14 @@ def setups() -> list[Setup]:
                 (b"x-csrf-token", token),
             ],
             {"method": "POST"},
+            hello,
+        ),
+        (
+            # A limit no bench run reaches: every request is counted and allowed (with headers).
+            "rate limit (memory)",
+            [Middleware(RateLimitMiddleware, limit="1000000000/second")],
+            [],
+            {},
             hello,
         ),
     ]
