@@ -107,3 +107,34 @@ def test_the_decorator_fails_closed_when_asked() -> None:
     answer = TestClient(aaf([router])).post("/login")
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "1"
+
+
+def test_a_router_wide_limit_through_router_decorators() -> None:
+    # Router(decorators=[...]) applies the limit to every route of the router at registration;
+    # with a name, they share one budget. Another router's routes are not limited.
+    backend = MemoryBackend()
+    api = Router(decorators=[rate_limit("3/minute", name="api", backend=backend)])
+
+    @api.get("/one")
+    async def one(conn: Any) -> str:
+        return "one"
+
+    @api.post("/two")
+    async def two(conn: Any) -> str:
+        return "two"
+
+    free = Router()
+
+    @free.get("/free")
+    async def unlimited(conn: Any) -> str:
+        return "free"
+
+    client = TestClient(aaf([api, free]))
+    statuses = [
+        client.get("/one").status_code,
+        client.post("/two").status_code,
+        client.get("/one").status_code,
+        client.post("/two").status_code,
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert [client.get("/free").status_code for _ in range(5)] == [200] * 5

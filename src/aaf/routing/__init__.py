@@ -79,8 +79,12 @@ class Router(RouteDecorators):
         *,
         converters: Mapping[str, Converter] | None = None,
         redirect_slashes: bool = True,
+        decorators: Iterable[Callable[[Any], Any]] = (),
     ) -> None:
         self.converters: dict[str, Converter] = dict(DEFAULT_CONVERTERS)
+        # Applied to every handler registered here (the first listed is the outermost): what a
+        # whole router shares, e.g. [requires("admin"), rate_limit("100/minute", name="api")].
+        self.decorators = list(decorators)
         for name, converter in (converters or {}).items():
             self.add_converter(name, converter)
         self.redirect_slashes = redirect_slashes
@@ -144,7 +148,10 @@ class Router(RouteDecorators):
             implicit_head = False
         else:
             method_set, implicit_head = _methods(rule, methods)
-        adapted = adapt_handler(handler, parts, rule, websocket=websocket)
+        served = handler
+        for decorate in reversed(self.decorators):
+            served = decorate(served)
+        adapted = adapt_handler(served, parts, rule, websocket=websocket)
         route_name = name if name is not None else getattr(handler, "__name__", rule)
         existing = self._names.get(route_name)
         if existing is not None and existing.endpoint is not handler:
