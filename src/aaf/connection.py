@@ -224,7 +224,8 @@ class Connection(RequestBodyMixin, HTTPResponseMixin, WebSocketMixin):
 
     @property
     def user(self) -> AuthUser | None:
-        """The authenticated user (``JWTAuthMiddleware``), or None when anonymous."""
+        """The authenticated user (set by an authentication middleware: JWT, API key, Basic,
+        session sign-in), or None when anonymous."""
         user: AuthUser | None = self.scope.get("user")
         return user
 
