@@ -157,12 +157,8 @@ def _add_trace_parser(sub: Any) -> None:
         help="run one request through an app in-process and print the whole ASGI conversation",
     )
     cmd.add_argument("target", help="module:attribute, e.g. myapp:app (any ASGI app or Router)")
-    cmd.add_argument(
-        "request",
-        nargs="+",
-        metavar="[METHOD] PATH",
-        help="GET when left out (POST with -d); PATH may be a full URL",
-    )
+    cmd.add_argument("method", metavar="METHOD", help="may be left out: GET (POST with -d)")
+    cmd.add_argument("path", nargs="?", metavar="PATH", help="the path, or a full URL")
     cmd.add_argument(
         "-H", "--header", action="append", metavar="'NAME: VALUE'", help="a request header"
     )

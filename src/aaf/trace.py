@@ -78,8 +78,8 @@ def as_asgi_app(obj: Any, target: str) -> tuple[ASGIApp, str]:
         )
     if not callable(obj):
         raise TraceError(
-            f"{target!r} is of type {type(obj).__name__}, not an ASGI app: point at the async callable "
-            "app(scope, receive, send), e.g. 'myapp:app'"
+            f"{target!r} is of type {type(obj).__name__}, not an ASGI app: point at the async "
+            "callable app(scope, receive, send), e.g. 'myapp:app'"
         )
     func = obj if inspect.isroutine(obj) or isinstance(obj, functools.partial) else obj.__call__
     try:
@@ -141,9 +141,8 @@ def _lines(stream: TextIO) -> Iterator[str]:
 
 def options_from_args(args: argparse.Namespace, stdin: TextIO) -> TraceOptions:
     """The options of ``aaf trace`` as parsed by the ``aaf`` command line."""
-    if len(args.request) > 2:
-        raise TraceError(f"expected [METHOD] PATH after the target, got {' '.join(args.request)}")
-    *method, url = args.request
+    method = [args.method] if args.path is not None else []
+    url = args.path if args.path is not None else args.method
     if args.ws and args.data is not None:
         raise TraceError("-d sends an HTTP body; with --ws, give the frames on stdin or --script")
     if args.ws and method and method[0].upper() != "GET":

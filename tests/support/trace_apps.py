@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -96,10 +95,6 @@ async def big_body(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"x" * 1000})
 
 
-async def waits_a_little(scope: Any, receive: Any, send: Any) -> None:
-    """Sleeps before answering, so a trace can time out while the app still runs."""
-    if scope["type"] != "http":
-        return
-    await asyncio.sleep(0.5)
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"late"})
+async def no_response(scope: Any, receive: Any, send: Any) -> None:
+    """Returns without answering: a server would drop the connection."""
+    return None
