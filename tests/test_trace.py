@@ -260,6 +260,27 @@ def test_the_console_command_traces(tmp_path: Path) -> None:
     assert lines[-1].startswith("-- completed: 200, 12 body bytes")
 
 
+def test_the_command_line_works_without_httpx_except_for_trace() -> None:
+    # httpx is the 'testing' extra: 'aaf run' must not need it, 'aaf trace' asks for it.
+    script = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "from aaf import cli\n"
+        "assert 'aaf.trace' not in sys.modules\n"
+        "assert cli.main(['routes', 'examples.hello.app:app']) == 0\n"
+        "sys.exit(cli.main(['trace', 'examples.raw.hello:app', '/']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "aaf: error: aaf trace needs httpx: pip install 'aaf[testing]'" in result.stderr
+
+
 # ---------------------------------------------------------------- failures of the app
 def test_an_app_that_raises_fails_with_its_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = run(capsys, f"{APPS}:raising", "/")
@@ -284,6 +305,16 @@ def test_an_app_that_returns_without_answering_fails(capsys: pytest.CaptureFixtu
     code, lines, _ = run(capsys, f"{APPS}:no_response", "/")
     assert code == 1
     assert "returned without starting a response" in lines[-1]
+
+
+def test_a_protocol_violation_is_the_error_the_app_got(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, lines, _ = run(capsys, f"{APPS}:body_first", "/")
+    assert code == 1
+    sent = index_of(lines, "http", "send", "http.response.body body=b'too early'")
+    assert index_of(lines, "http", "raise", "ASGIProtocolError", start=sent)
+    assert lines[index_of(lines, "-- failed: the app raised ASGIProtocolError")]
 
 
 def test_a_failing_startup_stops_before_the_request(capsys: pytest.CaptureFixture[str]) -> None:

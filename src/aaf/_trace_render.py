@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 __all__ = ["DEFAULT_MAX_SHOWN", "JsonWriter", "TextWriter", "TraceEvent", "show_value"]
 
@@ -41,10 +41,8 @@ class TraceEvent:
 
 
 # ---------------------------------------------------------------- values, cut and counted
-_Text = TypeVar("_Text", bytes, str)
-
-
-def _cut(value: _Text, cap: int) -> tuple[_Text, bool]:
+def _cut(value: Any, cap: int) -> tuple[Any, bool]:
+    """``value`` (bytes or str) cut to ``cap`` items, and whether it was cut."""
     return (value[:cap], True) if cap >= 0 and len(value) > cap else (value, False)
 
 
@@ -77,7 +75,7 @@ def json_value(value: Any, cap: int) -> Any:
     .decode("unicode_escape").encode("latin-1")`` gives the bytes back)."""
     if isinstance(value, bytes):
         shown, cut = _cut(value, cap)
-        escaped = shown.decode("latin-1").encode("unicode_escape").decode("ascii")
+        escaped: str = shown.decode("latin-1").encode("unicode_escape").decode("ascii")
         return {"bytes": escaped, "length": len(value), "truncated": cut}
     if isinstance(value, Mapping):
         return {str(key): json_value(item, cap) for key, item in value.items()}

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import trace
+from ._trace_render import DEFAULT_MAX_SHOWN
 from .app import App
 from .routing import Route, Router
 
@@ -144,6 +144,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_trace(args: argparse.Namespace) -> int:
     try:
+        # Imported here: aaf.trace drives the app with the test client, which needs httpx
+        # (the 'testing' extra); 'aaf run' and 'aaf routes' must work without it.
+        from . import trace
+    except ImportError as exc:
+        if exc.name != "httpx":
+            raise
+        raise TargetError("aaf trace needs httpx: pip install 'aaf[testing]'") from None
+    try:
         app, note = trace.as_asgi_app(load_target(args.target), args.target)
         options = trace.options_from_args(args, sys.stdin)
     except trace.TraceError as exc:
@@ -172,7 +180,7 @@ def _add_trace_parser(sub: Any) -> None:
     cmd.add_argument(
         "--max-shown",
         type=int,
-        default=trace.DEFAULT_MAX_SHOWN,
+        default=DEFAULT_MAX_SHOWN,
         help="bytes of a body or frame shown before the rest is only counted (default 200)",
     )
     cmd.set_defaults(func=_cmd_trace)

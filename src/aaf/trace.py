@@ -15,7 +15,7 @@ import inspect
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,8 +44,8 @@ DEFAULT_HEADERS = {"accept": "*/*", "user-agent": "aaf-trace"}
 # in other tasks (a broadcast, a reply task) can send before the next frame or the disconnect.
 SETTLE_TURNS = 20
 NO_LIFESPAN = (
-    "no lifespan (the app raised, returned or did not answer lifespan.startup: the ASGI way "
-    "to say it has none); going on without startup and shutdown"
+    "no lifespan (the app raised, returned or did not answer: the ASGI way to say it has "
+    "none); going on without"
 )
 
 
@@ -201,7 +201,7 @@ class Recorder:
         self.events.append(event)
         self._emit(event)
 
-    def sent(self, kind: str) -> list[Message]:
+    def sent(self, kind: str) -> list[Mapping[str, Any]]:
         return [e.message for e in self.events if e.kind == kind and e.dir == "send" and e.message]
 
     def raised(self, kind: str) -> TraceEvent | None:

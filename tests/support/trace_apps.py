@@ -98,3 +98,9 @@ async def big_body(scope: Any, receive: Any, send: Any) -> None:
 async def no_response(scope: Any, receive: Any, send: Any) -> None:
     """Returns without answering: a server would drop the connection."""
     return None
+
+
+async def body_first(scope: Any, receive: Any, send: Any) -> None:
+    """Breaks the protocol: a body before the response start."""
+    if scope["type"] == "http":
+        await send({"type": "http.response.body", "body": b"too early"})
