@@ -209,6 +209,17 @@ def test_a_denied_websocket_is_a_completed_exchange(
     assert lines[-1].startswith("-- completed: handshake denied with 404")
 
 
+def test_a_websocket_app_that_stops_reading_times_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anyone?\n"))
+    code, lines, _ = run(capsys, f"{APPS}:ws_app", "/deaf", "--ws", "--timeout", "0.2")
+    assert code == 1
+    assert index_of(lines, "websocket", "send", "websocket.accept")
+    assert "did not answer or read the next message within 0.2s" in lines[-1]
+    assert "--timeout" in lines[-1]
+
+
 # ---------------------------------------------------------------- --json
 def test_json_is_one_valid_object_per_line_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = run(capsys, "examples.raw.echo:app", "/", "-d", "a\x00\n\xff'", "--json")
@@ -326,6 +337,16 @@ def test_a_failing_startup_stops_before_the_request(capsys: pytest.CaptureFixtur
         "-- failed: lifespan startup failed: ConnectionError: database unreachable. "
         "The app refused to start: fix its startup"
     )
+
+
+def test_a_failing_shutdown_fails_the_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = run(capsys, f"{APPS}:failing_shutdown", "/nowhere")
+    assert code == 1
+    assert index_of(lines, "http", "send", "status=404") < index_of(
+        lines, "lifespan.shutdown.failed"
+    )
+    assert "lifespan shutdown failed" in lines[-1]
+    assert "OSError: could not flush the cache" in lines[-1]
 
 
 def test_a_sync_callable_found_only_when_called_is_reported(

@@ -28,8 +28,9 @@ class TraceEvent:
     """One step of the conversation, ``t_ms`` milliseconds after the trace started.
 
     ``dir`` is ``scope`` (the app was called), ``receive`` / ``send`` (a message crossed),
-    ``return`` / ``raise`` (the app's call ended), ``note`` (what the tracer did or decided) or
-    ``end`` (the outcome; ``details`` holds its figures). ``kind`` is the scope type.
+    ``return`` / ``raise`` / ``cancel`` (the app's call ended), ``note`` (what the tracer did
+    or decided) or ``end`` (the outcome; ``details`` holds its figures). ``kind`` is the scope
+    type.
     """
 
     t_ms: float

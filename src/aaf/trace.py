@@ -230,6 +230,10 @@ class Recorder:
                     "app is 'async def app(scope, receive, send)'"
                 )
             await result
+        except asyncio.CancelledError:
+            # The app's task was stopped from outside (after a timeout): not the app's error.
+            self.emit(kind, "cancel", text="the app was cancelled")
+            raise
         except BaseException as exc:
             text = f"{type(exc).__name__}: {exc}".rstrip(": ")
             self.emit(kind, "raise", text=text, details=_error_details(exc))
@@ -348,13 +352,13 @@ async def _drive_websocket(
         return Outcome(
             True, f"handshake denied with {denied.status_code}", {"status": denied.status_code}
         )
-    except TimeoutError:
-        return Outcome(
-            False,
-            f"the app did not answer or read the next message within {options.timeout}s; "
-            "rerun with --timeout SECONDS to wait longer",
-        )
     except Exception as exc:
+        if isinstance(exc, TimeoutError) and recorder.raised("websocket") is None:
+            return Outcome(
+                False,
+                f"the app did not answer or read the next message within {options.timeout}s; "
+                "rerun with --timeout SECONDS to wait longer",
+            )
         return _failure(recorder, "websocket", exc, "")
     received = sum(m.get("type") == "websocket.send" for m in recorder.sent("websocket"))
     code = _closed_by_app(recorder)
@@ -366,7 +370,16 @@ async def _drive_websocket(
     )
 
 
-async def _trace(app: ASGIApp, options: TraceOptions, recorder: Recorder) -> Outcome:
+async def _shutdown(lifespan: LifespanClient) -> str | None:
+    """Run the lifespan shutdown; what went wrong, if anything."""
+    try:
+        await lifespan.shutdown()
+    except RuntimeError as exc:  # the app answered lifespan.shutdown.failed
+        return f"lifespan shutdown failed: {exc}"
+    return None
+
+
+async def _trace(options: TraceOptions, recorder: Recorder) -> Outcome:
     lifespan = LifespanClient("aaf trace", recorder, startup_timeout=options.timeout)
     client = AsyncTestClient(recorder, base_url=BASE_URL, client=CLIENT_ADDRESS)
     for name in ("accept-encoding", "connection"):
@@ -374,8 +387,11 @@ async def _trace(app: ASGIApp, options: TraceOptions, recorder: Recorder) -> Out
     client.headers.update(DEFAULT_HEADERS)
     try:
         started = await lifespan.startup(client.app_state)
-    except RuntimeError:
-        failed = recorder.sent("lifespan")[-1]  # what LifespanClient raised about
+    except RuntimeError:  # the app answered lifespan.startup.failed; show its own message
+        failed = next(
+            (m for m in recorder.sent("lifespan") if m.get("type") == "lifespan.startup.failed"),
+            {},
+        )
         return Outcome(
             False,
             f"lifespan startup failed: {failed.get('message') or '(no message)'}. The app "
@@ -383,16 +399,14 @@ async def _trace(app: ASGIApp, options: TraceOptions, recorder: Recorder) -> Out
         )
     if not started:
         recorder.emit("lifespan", "note", text=NO_LIFESPAN)
+    drive = _drive_websocket if options.websocket else _drive_http
     try:
-        drive = _drive_websocket if options.websocket else _drive_http
         outcome = await drive(recorder, client, options)
     finally:
         await client.aclose()
-        if started:
-            try:
-                await lifespan.shutdown()
-            except RuntimeError as exc:
-                outcome = Outcome(False, f"lifespan shutdown failed: {exc}")
+        shutdown_error = await _shutdown(lifespan) if started else None
+    if shutdown_error is not None and outcome.ok:
+        return Outcome(False, shutdown_error, outcome.details)
     return outcome
 
 
@@ -408,7 +422,7 @@ def run_trace(
         recorder = Recorder(app, writer.emit)
         if note:
             recorder.emit("trace", "note", text=note)
-        outcome = await _trace(app, options, recorder)
+        outcome = await _trace(options, recorder)
         duration = round(recorder.now(), 3)
         details: dict[str, Any] = {"outcome": "completed" if outcome.ok else "failed"}
         details.update(outcome.details, duration_ms=duration)

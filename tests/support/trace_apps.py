@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +34,13 @@ async def ws_bye(conn: Connection) -> None:
     await conn.close(4000)
 
 
+@ws_router.websocket("/deaf")
+async def ws_deaf(conn: Connection) -> None:
+    """Accepts, then never reads another message."""
+    await conn.accept()
+    await asyncio.sleep(3600)
+
+
 ws_app = aaf([ws_router])
 
 
@@ -52,6 +60,13 @@ async def _broken_lifespan(app: Any) -> AsyncIterator[None]:
 
 
 failing_startup = aaf([ws_router], lifespan=_broken_lifespan)
+
+
+def _fail_to_stop() -> None:
+    raise OSError("could not flush the cache")
+
+
+failing_shutdown = aaf([ws_router], on_shutdown=[_fail_to_stop])
 
 not_callable = 42
 
