@@ -1,4 +1,5 @@
-"""The ``aaf`` command: ``aaf run module:app`` (uvicorn) and ``aaf routes module:app``."""
+"""The ``aaf`` command: ``aaf run module:app`` (uvicorn), ``aaf routes module:app`` and
+``aaf trace module:app METHOD PATH`` (one exchange in-process, every ASGI message shown)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._trace_render import DEFAULT_MAX_SHOWN
 from .app import App
 from .routing import Route, Router
 
@@ -140,6 +142,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    try:
+        # Imported here: aaf.trace drives the app with the test client, which needs httpx
+        # (the 'testing' extra); 'aaf run' and 'aaf routes' must work without it.
+        from . import trace
+    except ImportError as exc:
+        if exc.name != "httpx":
+            raise
+        raise TargetError("aaf trace needs httpx: pip install 'aaf[testing]'") from None
+    try:
+        app, note = trace.as_asgi_app(load_target(args.target), args.target)
+        options = trace.options_from_args(args, sys.stdin)
+    except trace.TraceError as exc:
+        raise TargetError(str(exc)) from None
+    return trace.run_trace(app, options, note=note)
+
+
+def _add_trace_parser(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "trace",
+        help="run one request through an app in-process and print the whole ASGI conversation",
+    )
+    cmd.add_argument("target", help="module:attribute, e.g. myapp:app (any ASGI app or Router)")
+    cmd.add_argument("method", metavar="METHOD", help="may be left out: GET (POST with -d)")
+    cmd.add_argument("path", nargs="?", metavar="PATH", help="the path, or a full URL")
+    cmd.add_argument(
+        "-H", "--header", action="append", metavar="'NAME: VALUE'", help="a request header"
+    )
+    cmd.add_argument("-d", "--data", metavar="BODY|@FILE", help="the request body")
+    cmd.add_argument("--ws", action="store_true", help="a WebSocket: one text frame per stdin line")
+    cmd.add_argument("--script", metavar="FILE", help="with --ws: the frames, one per line")
+    cmd.add_argument("--json", action="store_true", help="one JSON object per event")
+    cmd.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the app (default 10)"
+    )
+    cmd.add_argument(
+        "--max-shown",
+        type=int,
+        default=DEFAULT_MAX_SHOWN,
+        help="bytes of a body or frame shown before the rest is only counted (default 200)",
+    )
+    cmd.set_defaults(func=_cmd_trace)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aaf", description="aaf command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     routes = sub.add_parser("routes", help="print the route table of an app or router")
     routes.add_argument("target", help="module:attribute, e.g. myapp:app")
     routes.set_defaults(func=_cmd_routes)
+    _add_trace_parser(sub)
     return parser
 
 
