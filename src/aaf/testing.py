@@ -458,11 +458,12 @@ class TestClient(_InProcess, httpx.Client):
         try:
             if self._portal.call(lifespan.startup(self.app_state)):
                 self._lifespan = lifespan
-            self._raise_lifespan_violation()
         except BaseException:
             self._portal.close()
             self._portal = None
             raise
+        if self._lifespan_violation is not None:
+            self.__exit__()  # shuts the app down; raises the violation
         return self
 
     def __exit__(
