@@ -399,9 +399,7 @@ class HTTPResponseChecker:
         return ASGIProtocolError(rule, detail, where, message)
 
 
-def checked_headers(
-    raw: object, refuse: Callable[[Rule, str], ASGIProtocolError]
-) -> RawHeaders:
+def checked_headers(raw: object, refuse: Callable[[Rule, str], ASGIProtocolError]) -> RawHeaders:
     """``raw`` as a list of (name, value) pairs, read once; ``refuse(rule, detail)`` makes the
     error raised for the first header a server would refuse (also used for WebSocket accept
     and denial headers: one place per rule)."""
@@ -415,8 +413,7 @@ def checked_headers(
         if not isinstance(name, bytes) or not isinstance(value, bytes):
             raise refuse(
                 HEADER_BYTES,
-                f"header ({name!r}, {value!r}) is ({type(name).__name__}, "
-                f"{type(value).__name__})",
+                f"header ({name!r}, {value!r}) is ({type(name).__name__}, {type(value).__name__})",
             )
         if _TOKEN.fullmatch(name) is None:
             raise refuse(HEADER_NAME_TOKEN, f"header name {name!r}")

@@ -28,8 +28,7 @@ MESSAGE_TYPE = Rule(
     "websocket-message-type",
     "a WebSocket app may only send websocket.accept, websocket.send, websocket.close and "
     "websocket.http.response.start / .body",
-    "send one of those message types (HTTP and lifespan messages belong to their own "
-    "connections)",
+    "send one of those message types (HTTP and lifespan messages belong to their own connections)",
 )
 ACCEPT_FIRST = Rule(
     "accept-first",

@@ -212,4 +212,3 @@ def _with_listed_headers(message: Message, checker: object) -> Message:
     ):
         return {**message, "headers": checker.headers}
     return message
-

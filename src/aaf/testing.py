@@ -88,7 +88,9 @@ class _Exchange:
         finally:
             self._listeners.pop(id(self.scope), None)
             if not self.started.done():
-                self._fail(httpx.RemoteProtocolError("the app returned without starting a response"))
+                self._fail(
+                    httpx.RemoteProtocolError("the app returned without starting a response")
+                )
             self.chunks.put_nowait(None)
 
     async def receive(self) -> Message:
@@ -242,12 +244,12 @@ class _InProcess:
     lifespan of their connection (``listeners``, by scope), which fail the test with them.
     """
 
-    def _attach(
-        self, app: ASGIApp, root_path: str, client: tuple[str, int], check: bool
-    ) -> None:
+    def _attach(self, app: ASGIApp, root_path: str, client: tuple[str, int], check: bool) -> None:
         self.listeners: Listeners = {}
         self._lifespan_violation: ASGIProtocolError | None = None
-        self.app: ASGIApp = ConformanceChecker(app, on_violation=self._on_violation) if check else app
+        self.app: ASGIApp = (
+            ConformanceChecker(app, on_violation=self._on_violation) if check else app
+        )
         self.root_path = root_path
         self.client_address = client
         self.app_state: dict[str, Any] = {}  # the lifespan state, copied into each scope
