@@ -73,7 +73,7 @@ class LifespanChecker:
             raise self._error(ANSWER_ORDER, f"{kind}: {event} was answered already", message)
         if event not in self._unanswered:
             raise self._error(ANSWER_ORDER, f"{kind} before {event} was received", message)
-        if kind.endswith(".failed") and not isinstance(message.get("message", ""), str):
+        if str(kind).endswith(".failed") and not isinstance(message.get("message", ""), str):
             shown = type(message.get("message")).__name__
             raise self._error(FAILED_MESSAGE, f"'message' is a {shown}", message)
         self._unanswered.discard(event)

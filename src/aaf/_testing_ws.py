@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _json
+from ._conformance import ASGIProtocolError
 from ._types import ASGIApp, Message, Scope
 from .sse import ServerSentEvent, SSEParser
 from .websocket import WebSocketDisconnect
@@ -60,7 +61,7 @@ class AsyncWebSocketSession:
         app: ASGIApp,
         scope: Scope,
         timeout: float,
-        listeners: dict[int, Callable[[Exception], None]] | None = None,
+        listeners: dict[int, Callable[[ASGIProtocolError], None]] | None = None,
     ) -> None:
         self.app = app
         # Where the client's conformance checker reports violations (by id() of the scope).
@@ -88,7 +89,7 @@ class AsyncWebSocketSession:
             self._listeners.pop(id(self.scope), None)
             self._from_app.put_nowait(None)
 
-    def _refuse(self, violation: Exception) -> None:
+    def _refuse(self, violation: ASGIProtocolError) -> None:
         """The conformance checker refused a message: the test sees the violation next, as
         if the app had ended (it is told the client left when the session closes)."""
         if self._app_error is None:
