@@ -237,7 +237,13 @@ def test_returning_with_the_response_unfinished_is_refused() -> None:
     with pytest.raises(ASGIProtocolError, match="without finishing the response") as caught:
         checker.check_app_returned()
     assert caught.value.rule is c.UNFINISHED
-    HTTPResponseChecker("GET").check_app_returned()  # never started: left to the caller
+
+
+def test_returning_without_a_response_is_refused() -> None:
+    with pytest.raises(ASGIProtocolError, match="without starting a response") as caught:
+        HTTPResponseChecker("GET").check_app_returned()
+    assert caught.value.rule is c.NO_RESPONSE
+    assert "having sent nothing" in str(caught.value)
 
 
 def test_a_refused_message_does_not_change_the_state() -> None:

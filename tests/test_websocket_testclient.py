@@ -71,13 +71,15 @@ async def test_unexpected_messages_during_the_handshake() -> None:
         await send({"type": "websocket.http.response.start", "status": 400, "headers": []})
         await send({"type": "websocket.http.response.body", "body": b"part", "more_body": True})
 
-    async with AsyncTestClient(raw(sends_data_first)) as client:
+    # Deliberately broken apps: check=False shows what the session itself makes of them (the
+    # conformance checker refuses both; see tests/test_inspect.py).
+    async with AsyncTestClient(raw(sends_data_first), check=False) as client:
         with pytest.raises(
             RuntimeError, match=r"unexpected 'websocket\.send' before the handshake"
         ):
             async with client.websocket_connect("/"):
                 pass
-    async with AsyncTestClient(raw(unfinished_denial)) as client:
+    async with AsyncTestClient(raw(unfinished_denial), check=False) as client:
         with pytest.raises(RuntimeError, match="ended without its last body message"):
             async with client.websocket_connect("/"):
                 pass
@@ -136,7 +138,9 @@ async def test_messages_the_session_cannot_give_as_asked() -> None:
         await send({"type": "websocket.send", "bytes": b'{"j": 1}'})
         await send({"type": "websocket.http.response.start", "status": 200})
 
-    async with AsyncTestClient(raw(script)) as client, client.websocket_connect("/") as ws:
+    # A deliberately broken app (a denial after accept): check=False lets the session see it.
+    client = AsyncTestClient(raw(script), check=False)
+    async with client, client.websocket_connect("/") as ws:
         with pytest.raises(TypeError, match="expected a text message, got bytes"):
             await ws.receive_text()
         with pytest.raises(TypeError, match="expected a binary message, got text"):
@@ -168,7 +172,9 @@ async def test_sends_after_the_client_left_fail_in_the_app_like_on_a_server() ->
         except OSError as exc:
             errors.append(str(exc))
 
-    async with AsyncTestClient(raw(script)) as client, client.websocket_connect("/") as ws:
+    # The app reads again after the disconnect on purpose (receive-after-disconnect): check=False.
+    client = AsyncTestClient(raw(script), check=False)
+    async with client, client.websocket_connect("/") as ws:
         await ws.close(1001)
         with pytest.raises(WebSocketDisconnect):
             await ws.send_text("after close")

@@ -14,12 +14,20 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ._types import Message, RawHeaders
 
-__all__ = ["RULES", "ASGIProtocolError", "HTTPResponseChecker", "Rule"]
+__all__ = [
+    "RECEIVE_AFTER_DISCONNECT",
+    "RULES",
+    "ASGIProtocolError",
+    "HTTPResponseChecker",
+    "Rule",
+    "checked_headers",
+    "ordinal",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,20 @@ UNFINISHED = Rule(
     "an app that started a response finishes it before returning",
     "end the response with a final body message (more_body=False) before returning",
 )
+NO_RESPONSE = Rule(
+    "no-response",
+    "an app answers every request it did not see the client leave (http.disconnect)",
+    "send a response (http.response.start, then the body) before returning; raise instead "
+    "if the app failed, so the server answers 500",
+)
+# Not an HTTP response rule: it applies to every connection type that has a disconnect event
+# (HTTP and WebSocket). The connection-level checker (aaf.inspect) applies it.
+RECEIVE_AFTER_DISCONNECT = Rule(
+    "receive-after-disconnect",
+    "an app does not call receive() again after it received the disconnect event "
+    "(http.disconnect, websocket.disconnect)",
+    "stop reading once the disconnect arrived: the connection is over and nothing else comes",
+)
 
 RULES: tuple[Rule, ...] = (
     MESSAGE_TYPE,
@@ -164,6 +186,7 @@ RULES: tuple[Rule, ...] = (
     PATHSEND_WHOLE_BODY,
     AFTER_FINISH,
     UNFINISHED,
+    NO_RESPONSE,
 )
 
 _START = "http.response.start"
@@ -184,7 +207,8 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", 
 
 
 class ASGIProtocolError(RuntimeError):
-    """An app sent something a real HTTP/1.1 server would refuse. ``rule`` says which rule."""
+    """An app broke the ASGI protocol (as a strict server would refuse it). ``rule`` says which
+    rule; ``detail`` what happened and ``where`` when in the conversation."""
 
     def __init__(self, rule: Rule, detail: str, where: str, message: object = None) -> None:
         self.rule = rule
@@ -214,7 +238,8 @@ def preview(message: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _ordinal(position: int) -> str:
+def ordinal(position: int) -> str:
+    """'first', 'second'... then '#9': the place of a message in a conversation."""
     return _ORDINALS[position - 1] if position <= len(_ORDINALS) else f"#{position}"
 
 
@@ -272,15 +297,21 @@ class HTTPResponseChecker:
             self._on_pathsend(message)
 
     def check_app_returned(self) -> None:
-        """The app returned: a response it started must be finished.
-
-        An app that never started a response is left to the caller (a server answers 500).
-        """
+        """The app returned (it did not raise, and the client did not leave): it must have
+        answered, and a response it started must be finished."""
+        if self.state is _State.AWAITING_START:
+            raise ASGIProtocolError(
+                NO_RESPONSE,
+                "the app returned without starting a response",
+                f"after the {ordinal(self.messages)} message, when the app returned"
+                if self.messages
+                else "when the app returned, having sent nothing",
+            )
         if self.state is _State.SENDING_BODY:
             raise ASGIProtocolError(
                 UNFINISHED,
                 f"the app returned without finishing the response ({self._sent_so_far()})",
-                f"after the {_ordinal(self.messages)} message, when the app returned",
+                f"after the {ordinal(self.messages)} message, when the app returned",
             )
 
     # ------------------------------------------------------------------ one method a message
@@ -289,7 +320,9 @@ class HTTPResponseChecker:
         # bool is an int subclass; True is not a status.
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
             raise self._error(STATUS, f"status {status!r} is not an int from 100 to 599", message)
-        headers = self._checked_headers(message)
+        headers = checked_headers(
+            message.get("headers", []), lambda rule, detail: self._error(rule, detail, message)
+        )
         content_length = self._checked_content_length(headers, message)
         body_allowed = not (status < 200 or status in (204, 304) or self.method == "HEAD")
         if content_length is not None and (status < 200 or status == 204):
@@ -338,31 +371,6 @@ class HTTPResponseChecker:
         self.state = _State.FINISHED
 
     # ------------------------------------------------------------------ headers
-    def _checked_headers(self, message: Message) -> RawHeaders:
-        raw = message.get("headers", [])
-        if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
-            raise self._error(HEADERS_SHAPE, f"headers is a {type(raw).__name__}", message)
-        headers: RawHeaders = []
-        for pair in raw:
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise self._error(HEADERS_SHAPE, f"header {pair!r} is not a pair", message)
-            name, value = pair
-            if not isinstance(name, bytes) or not isinstance(value, bytes):
-                raise self._error(
-                    HEADER_BYTES,
-                    f"header ({name!r}, {value!r}) is ({type(name).__name__}, "
-                    f"{type(value).__name__})",
-                    message,
-                )
-            if _TOKEN.fullmatch(name) is None:
-                raise self._error(HEADER_NAME_TOKEN, f"header name {name!r}", message)
-            if name != name.lower():
-                raise self._error(HEADER_NAME_LOWERCASE, f"header name {name!r}", message)
-            if _VALUE.fullmatch(value) is None:
-                raise self._error(HEADER_VALUE_CHARS, f"header {name!r}: {value!r}", message)
-            headers.append((name, value))
-        return headers
-
     def _checked_content_length(self, headers: RawHeaders, message: Message) -> int | None:
         for name, rule in _SINGLE_HEADERS:
             values = [value for key, value in headers if key == name]
@@ -387,5 +395,31 @@ class HTTPResponseChecker:
         return f"{self._body_size} body bytes sent so far"
 
     def _error(self, rule: Rule, detail: str, message: object) -> ASGIProtocolError:
-        where = f"the {_ordinal(self.messages)} message the app sent ({self.state.value})"
+        where = f"the {ordinal(self.messages)} message the app sent ({self.state.value})"
         return ASGIProtocolError(rule, detail, where, message)
+
+
+def checked_headers(raw: object, refuse: Callable[[Rule, str], ASGIProtocolError]) -> RawHeaders:
+    """``raw`` as a list of (name, value) pairs, read once; ``refuse(rule, detail)`` makes the
+    error raised for the first header a server would refuse (also used for WebSocket accept
+    and denial headers: one place per rule)."""
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
+        raise refuse(HEADERS_SHAPE, f"headers is a {type(raw).__name__}")
+    headers: RawHeaders = []
+    for pair in raw:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise refuse(HEADERS_SHAPE, f"header {pair!r} is not a pair")
+        name, value = pair
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            raise refuse(
+                HEADER_BYTES,
+                f"header ({name!r}, {value!r}) is ({type(name).__name__}, {type(value).__name__})",
+            )
+        if _TOKEN.fullmatch(name) is None:
+            raise refuse(HEADER_NAME_TOKEN, f"header name {name!r}")
+        if name != name.lower():
+            raise refuse(HEADER_NAME_LOWERCASE, f"header name {name!r}")
+        if _VALUE.fullmatch(value) is None:
+            raise refuse(HEADER_VALUE_CHARS, f"header {name!r}: {value!r}")
+        headers.append((name, value))
+    return headers

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _json
+from ._conformance import ASGIProtocolError
 from ._types import ASGIApp, Message, Scope
 from .sse import ServerSentEvent, SSEParser
 from .websocket import WebSocketDisconnect
@@ -55,8 +56,16 @@ class WebSocketDenied(Exception):
 class AsyncWebSocketSession:
     """The client side of one WebSocket: ``async with client.websocket_connect(path) as ws``."""
 
-    def __init__(self, app: ASGIApp, scope: Scope, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        timeout: float,
+        listeners: dict[int, Callable[[ASGIProtocolError], None]] | None = None,
+    ) -> None:
         self.app = app
+        # Where the client's conformance checker reports violations (by id() of the scope).
+        self._listeners = listeners if listeners is not None else {}
         self.scope = scope
         self.timeout = timeout
         self.accepted_subprotocol: str | None = None
@@ -70,11 +79,21 @@ class AsyncWebSocketSession:
 
     # ------------------------------------------------------------------ the app's side
     async def _run_app(self) -> None:
+        self._listeners[id(self.scope)] = self._refuse
         try:
             await self.app(self.scope, self._app_receive, self._app_send)
         except Exception as exc:
-            self._app_error = exc  # raised in the test by the next receive or at the end
+            if self._app_error is None:  # a protocol violation came first
+                self._app_error = exc  # raised in the test by the next receive or at the end
         finally:
+            self._listeners.pop(id(self.scope), None)
+            self._from_app.put_nowait(None)
+
+    def _refuse(self, violation: ASGIProtocolError) -> None:
+        """The conformance checker refused a message: the test sees the violation next, as
+        if the app had ended (it is told the client left when the session closes)."""
+        if self._app_error is None:
+            self._app_error = violation
             self._from_app.put_nowait(None)
 
     async def _app_receive(self) -> Message:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx  # aaf's 'testing' extra (pip install httpx)
 
-from ._conformance import ASGIProtocolError, HTTPResponseChecker
+from ._conformance import NO_RESPONSE, UNFINISHED, ASGIProtocolError
 from ._testing_scopes import build_http_scope, build_websocket_scope
 from ._testing_ws import (
     AsyncWebSocketSession,
@@ -28,6 +28,7 @@ from ._testing_ws import (
     iter_sse,
 )
 from ._types import ASGIApp, Message, Scope
+from .inspect import ConformanceChecker
 from .lifespan import LifespanClient
 
 __all__ = [
@@ -42,25 +43,35 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# The listeners of the connections in progress, by id() of their scope.
+Listeners = dict[int, Callable[[ASGIProtocolError], None]]
+
+
+# Violations found when the app returned: an HTTP client sees the connection close early.
+_TRUNCATING_RULES = frozenset({UNFINISHED, NO_RESPONSE})
 
 
 class _Exchange:
     """One request/response exchange with the app, running as a task on the app's loop.
 
-    Every message the app sends goes through the same conformance checker a strict server
-    would apply; the first violation is what the request call raises in the test, even when the
-    app catches the error ``send()`` raised into it.
+    The client's ``ConformanceChecker`` (aaf.inspect) checks every message the app sends; it
+    tells the exchange of a violation (``refuse``), which ends the exchange at once, like a
+    server dropping the connection: the first violation is what the request call raises in
+    the test, even when the app catches the error ``send()`` raised into it.
     """
 
-    def __init__(self, app: ASGIApp, scope: Scope, body: AsyncIterator[bytes]) -> None:
+    def __init__(
+        self, app: ASGIApp, scope: Scope, body: AsyncIterator[bytes], listeners: Listeners
+    ) -> None:
         self.app = app
         self.scope = scope
+        self._listeners = listeners
+        listeners[id(scope)] = self.refuse
         self._body = body
         self._body_done = False
         self._pending: bytes | None = None
-        self.checker = HTTPResponseChecker(scope["method"])
-        self.violation: ASGIProtocolError | None = None
-        self._violation_reported = False
+        self.failure: BaseException | None = None  # what the test sees instead of a response
+        self._failure_reported = False
         self.started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.complete = False
@@ -71,12 +82,13 @@ class _Exchange:
         try:
             await self.app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            if not self.started.done():
+            if not self.started.done() and self.failure is None:
                 self.started.set_exception(exc)  # the test sees the app's own error
             raise
         finally:
+            self._listeners.pop(id(self.scope), None)
             if not self.started.done():
-                self.started.set_exception(
+                self._fail(
                     httpx.RemoteProtocolError("the app returned without starting a response")
                 )
             self.chunks.put_nowait(None)
@@ -93,20 +105,10 @@ class _Exchange:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
-        if self.violation is not None:
-            raise RuntimeError(
-                f"the test client closed this connection after an earlier protocol violation "
-                f"[{self.violation.rule.name}]; the request raises that error in the test"
-            )
-        try:
-            self.checker.check_send(message)
-        except ASGIProtocolError as exc:
-            self._refuse(exc)
-            raise
         kind = message["type"]
         if kind == "http.response.start":
             self.started.set_result(
-                {"status": self.checker.status, "headers": self.checker.headers}
+                {"status": message["status"], "headers": list(message.get("headers", []))}
             )
         elif self.disconnected.is_set():
             raise OSError("the client disconnected")
@@ -114,9 +116,9 @@ class _Exchange:
             body = message.get("body", b"")
             if body:
                 self.chunks.put_nowait(body)
-            if self.checker.finished:
+            if not message.get("more_body", False):
                 self._end()
-        else:
+        elif kind == "http.response.pathsend":
             with open(message["path"], "rb") as file:  # noqa: ASYNC230 - test-only helper
                 self.chunks.put_nowait(file.read())
             self._end()
@@ -125,48 +127,53 @@ class _Exchange:
         self.complete = True
         self.disconnected.set()
 
-    def _refuse(self, violation: ASGIProtocolError) -> None:
-        """A violation ends the exchange: like a server, the connection is dropped at once."""
-        self.violation = violation
+    def refuse(self, violation: ASGIProtocolError) -> None:
+        """The checker found a violation: like a server, the connection is dropped at once.
+        Found when the app returned (unfinished, no response), it is a truncated response."""
+        if violation.rule in _TRUNCATING_RULES:
+            self._fail(httpx.RemoteProtocolError(f"{violation} (the server closes the connection)"))
+        else:
+            self._fail(violation)
+
+    def _fail(self, failure: BaseException) -> None:
+        if self.failure is not None:
+            return
+        self.failure = failure
         if not self.started.done():
-            self._violation_reported = True
-            self.started.set_exception(violation)
+            self._failure_reported = True
+            self.started.set_exception(failure)
         self.chunks.put_nowait(None)
         self.disconnected.set()
 
-    def _raise_violation(self) -> None:
-        if self.violation is not None:
-            self._violation_reported = True
-            raise self.violation
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            self._failure_reported = True
+            raise self.failure
 
     async def next_chunk(self) -> bytes | None:
         """The next body chunk; None at the end. Raises the app's error if it failed."""
-        if self._violation_reported:
-            self._raise_violation()
+        if self._failure_reported:
+            self._raise_failure()
         if self.complete and self.chunks.empty():
             await self._finish()
             return None
         chunk = await self.chunks.get()
         if chunk is None:
-            self._raise_violation()  # after the chunks sent before the refused message
+            self._raise_failure()  # after the chunks sent before the refused message
             await self._finish()
             if not self.complete:
-                self._app_returned_unfinished()
+                raise httpx.RemoteProtocolError(
+                    "the app returned without finishing the response "
+                    "(the server closes the connection)"
+                )
             return None
         return chunk
-
-    def _app_returned_unfinished(self) -> None:
-        try:
-            self.checker.check_app_returned()
-        except ASGIProtocolError as exc:
-            # What an HTTP client sees: the server closes the connection mid-response.
-            raise httpx.RemoteProtocolError(f"{exc} (the server closes the connection)") from exc
 
     async def _finish(self) -> None:
         try:
             await self.task  # re-raises the app's exception, if any
         finally:
-            self._raise_violation()  # ...unless a protocol violation came first
+            self._raise_failure()  # ...unless a protocol violation came first
 
     async def close(self) -> None:
         """The client stops reading: tell the app, give it a moment, then cancel it."""
@@ -180,10 +187,10 @@ class _Exchange:
         except asyncio.CancelledError:
             pass
         except Exception:
-            if self.complete and self.violation is None:
+            if self.complete and self.failure is None:
                 raise
-        if not self._violation_reported:
-            self._raise_violation()  # refused after the test stopped reading: still a bug
+        if not self._failure_reported:
+            self._raise_failure()  # refused after the test stopped reading: still a bug
 
 
 class _AsyncStream(httpx.AsyncByteStream):
@@ -205,9 +212,9 @@ async def _request_body(request: httpx.Request) -> AsyncIterator[bytes]:
 
 
 async def _start_exchange(
-    app: ASGIApp, scope: Scope, body: AsyncIterator[bytes]
+    client: _InProcess, scope: Scope, body: AsyncIterator[bytes]
 ) -> tuple[_Exchange, Message]:
-    exchange = _Exchange(app, scope, body)
+    exchange = _Exchange(client.app, scope, body, client.listeners)
     try:
         start = await exchange.started
     except BaseException:
@@ -223,21 +230,46 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         c = self.client
         scope = build_http_scope(request, c.root_path, c.client_address, c.app_state)
-        exchange, start = await _start_exchange(c.app, scope, _request_body(request))
+        exchange, start = await _start_exchange(c, scope, _request_body(request))
         return httpx.Response(
             start["status"], headers=start.get("headers", []), stream=_AsyncStream(exchange)
         )
 
 
 class _InProcess:
-    """What both clients keep about the app they call in-process."""
+    """What both clients keep about the app they call in-process.
 
-    def _attach(self, app: ASGIApp, root_path: str, client: tuple[str, int]) -> None:
-        self.app = app
+    With ``check`` (the default) the app runs inside a ``ConformanceChecker`` (aaf.inspect), so
+    every test is a conformance test: its violations go to the exchange, WebSocket session or
+    lifespan of their connection (``listeners``, by scope), which fail the test with them.
+    """
+
+    def _attach(self, app: ASGIApp, root_path: str, client: tuple[str, int], check: bool) -> None:
+        self.listeners: Listeners = {}
+        self._lifespan_violation: ASGIProtocolError | None = None
+        self.app: ASGIApp = (
+            ConformanceChecker(app, on_violation=self._on_violation) if check else app
+        )
         self.root_path = root_path
         self.client_address = client
         self.app_state: dict[str, Any] = {}  # the lifespan state, copied into each scope
         self._lifespan: LifespanClient | None = None
+
+    def _on_violation(self, violation: ASGIProtocolError, scope: Scope) -> None:
+        if scope.get("type") == "lifespan":
+            # The lifespan client takes an app that fails at startup for one without
+            # lifespan; the violation is raised in the test after startup() or shutdown().
+            if self._lifespan_violation is None:
+                self._lifespan_violation = violation
+            return
+        listener = self.listeners.get(id(scope))
+        if listener is not None:
+            listener(violation)
+
+    def _raise_lifespan_violation(self) -> None:
+        violation, self._lifespan_violation = self._lifespan_violation, None
+        if violation is not None:
+            raise violation
 
     def _websocket_scope(self, request: httpx.Request, subprotocols: list[str] | None) -> Scope:
         return build_websocket_scope(
@@ -255,9 +287,10 @@ class AsyncTestClient(_InProcess, httpx.AsyncClient):
         *,
         root_path: str = "",
         client: tuple[str, int] = ("testclient", 50000),
+        check: bool = True,
         **kwargs: Any,
     ) -> None:
-        self._attach(app, root_path, client)
+        self._attach(app, root_path, client, check)
         super().__init__(transport=_AsyncTransport(self), base_url=base_url, **kwargs)
 
     def websocket_connect(
@@ -274,13 +307,15 @@ class AsyncTestClient(_InProcess, httpx.AsyncClient):
         scope = self._websocket_scope(
             self.build_request("GET", path, headers=headers), subprotocols
         )
-        return AsyncWebSocketSession(self.app, scope, timeout)
+        return AsyncWebSocketSession(self.app, scope, timeout, self.listeners)
 
     async def __aenter__(self) -> AsyncTestClient:
         await super().__aenter__()
         lifespan = LifespanClient("test client", self.app)
         if await lifespan.startup(self.app_state):
             self._lifespan = lifespan
+        if self._lifespan_violation is not None:
+            await self.__aexit__()  # shuts the app down; raises the violation
         return self
 
     async def __aexit__(
@@ -293,6 +328,7 @@ class AsyncTestClient(_InProcess, httpx.AsyncClient):
         try:
             if lifespan is not None:
                 await lifespan.shutdown()
+            self._raise_lifespan_violation()
         finally:
             await super().__aexit__(exc_type, exc, tb)
 
@@ -362,7 +398,7 @@ class _SyncTransport(httpx.BaseTransport):
         owns_portal = c._portal is None
         portal = c._portal or _Portal()
         try:
-            exchange, start = portal.call(_start_exchange(c.app, scope, _replay(body)))
+            exchange, start = portal.call(_start_exchange(c, scope, _replay(body)))
         except BaseException:
             if owns_portal:
                 portal.close()
@@ -389,9 +425,10 @@ class TestClient(_InProcess, httpx.Client):
         *,
         root_path: str = "",
         client: tuple[str, int] = ("testclient", 50000),
+        check: bool = True,
         **kwargs: Any,
     ) -> None:
-        self._attach(app, root_path, client)
+        self._attach(app, root_path, client, check)
         self._portal: _Portal | None = None
         super().__init__(transport=_SyncTransport(self), base_url=base_url, **kwargs)
 
@@ -410,7 +447,7 @@ class TestClient(_InProcess, httpx.Client):
         scope = self._websocket_scope(
             self.build_request("GET", path, headers=headers), subprotocols
         )
-        session = AsyncWebSocketSession(self.app, scope, timeout)
+        session = AsyncWebSocketSession(self.app, scope, timeout, self.listeners)
         if self._portal is not None:
             return WebSocketSession(session, self._portal.call)
         own = _Portal()
@@ -427,6 +464,8 @@ class TestClient(_InProcess, httpx.Client):
             self._portal.close()
             self._portal = None
             raise
+        if self._lifespan_violation is not None:
+            self.__exit__()  # shuts the app down; raises the violation
         return self
 
     def __exit__(
@@ -442,6 +481,7 @@ class TestClient(_InProcess, httpx.Client):
                 try:
                     if lifespan is not None:
                         portal.call(lifespan.shutdown())
+                    self._raise_lifespan_violation()
                 finally:
                     portal.close()
         finally:
