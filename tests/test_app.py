@@ -363,3 +363,35 @@ def test_awaiting_a_redirect_with_the_connection() -> None:
 
     response = TestClient(aaf([router])).get("/", follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (307, "/elsewhere")
+
+
+def test_observer_middleware_sees_the_route_rule_and_others_do_not() -> None:
+    seen: list[object] = []
+
+    class Observer:
+        needs_route = True
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await self.app(scope, receive, send)
+            route = scope.get("aaf.route")
+            seen.append(route.rule if route is not None else None)
+
+    class Plain(Observer):
+        needs_route = False
+
+    router = Router()
+
+    @router.get("/items/<int:item_id>")
+    async def item(conn: Connection, item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    client = TestClient(aaf([router], middleware=[Middleware(Observer)]))
+    assert client.get("/items/3").status_code == 200
+    assert client.get("/missing").status_code == 404
+    assert seen == ["/items/<int:item_id>", None]
+    seen.clear()
+    TestClient(aaf([router], middleware=[Middleware(Plain)])).get("/items/3")
+    assert seen == [None]  # nothing is left in the scope unless an observer asks for it

@@ -43,7 +43,11 @@ from .websocket import (
     clip_reason,
 )
 
-__all__ = ["App", "ConnectionHandler", "Middleware", "aaf"]
+__all__ = ["ROUTE_SCOPE_KEY", "App", "ConnectionHandler", "Middleware", "aaf"]
+
+#: The scope key under which the matched route is left for observer middleware (those whose
+#: class sets ``needs_route = True``): ``scope["aaf.route"].rule`` names the request.
+ROUTE_SCOPE_KEY = "aaf.route"
 
 logger = logging.getLogger("aaf.error")
 
@@ -111,6 +115,11 @@ class App(RouteDecorators):
         # The middleware chain is built once: the first listed is the outermost, and the
         # innermost app is this app's own _serve.
         self._entry = build_chain(self.middleware, self._serve)
+        # Observers (metrics, tracing, the inspector) name requests by route rule, never by raw
+        # path: when one is in the chain, the matched route is left in the scope for it.
+        self._route_in_scope = any(
+            getattr(getattr(item, "cls", item), "needs_route", False) for item in self.middleware
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
@@ -138,6 +147,8 @@ class App(RouteDecorators):
                 return
             route, values = found
             conn.route = route
+            if self._route_in_scope:
+                scope[ROUTE_SCOPE_KEY] = route
             if values:
                 # PERF: dict(zip(...)) costs more than the handler call for one parameter.
                 if len(values) == 1:
@@ -195,6 +206,8 @@ class App(RouteDecorators):
         for entry in self._entries:
             await entry(conn)
             if conn.started:
+                if self._route_in_scope and conn.route is not None:
+                    conn.scope[ROUTE_SCOPE_KEY] = conn.route
                 return
         await self._http_miss(conn, method, path)
 
@@ -336,6 +349,8 @@ class App(RouteDecorators):
                 return
             route, values = found
             conn.route = route
+            if self._route_in_scope:
+                scope[ROUTE_SCOPE_KEY] = route
             conn.path_params = params = dict(zip(route.param_names, values, strict=True))
             conn._begin_websocket(self.limits_for(route).websocket_message)
             await conn._end_handler(await route.handler(conn, **params))
