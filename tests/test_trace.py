@@ -414,3 +414,39 @@ def test_async_callables_of_every_shape_are_accepted() -> None:
 
     for app in (endpoint, functools.partial(endpoint, extra=1), Instance()):
         assert trace.as_asgi_app(app, "m:app") == (app, "")
+
+
+@pytest.mark.parametrize(
+    ("target", "argv"),
+    [
+        ("examples.raw.hello:app", ["GET", "/"]),
+        ("examples.raw.echo:app", ["POST", "/", "-d", "ping"]),
+        ("examples.raw.stream:app", ["GET", "/"]),
+        ("examples.raw.long_job:app", ["GET", "/status"]),
+        ("examples.raw.printer:app", ["GET", "/anything?x=1"]),
+        ("examples.raw.mounted:app", ["GET", "/hello/"]),
+        ("examples.demo.app:app", ["GET", "/tasks"]),
+    ],
+)
+def test_every_seed_raw_app_and_the_demo_trace_as_json(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    target: str,
+    argv: list[str],
+) -> None:
+    # The demo's lifespan opens its database: a throwaway SQLite file, in-memory events.
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'tasks.db'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    code, lines, err = run(capsys, target, *argv, "--json")
+    assert code == 0, err
+    # The printer app prints too (its own lines are not JSON objects).
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    sent = [
+        e["message"]["type"]
+        for e in events
+        if e.get("dir") == "send" and "message" in e and e["message"]["type"].startswith("http.")
+    ]
+    assert sent[0] == "http.response.start", events
+    assert sent[-1] in ("http.response.body", "http.response.pathsend"), sent
+    assert any(e.get("kind") == "http" and e.get("dir") == "scope" for e in events), events
