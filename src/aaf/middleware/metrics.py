@@ -111,7 +111,7 @@ class _StateCollector:
 
     def collect(self) -> Iterator[Any]:
         background = sum(
-            (source if hasattr(source, "pending") else source()).pending  # type: ignore[operator]
+            (source if hasattr(source, "pending") else source()).pending
             for source in self.backgrounds
         )
         dropped = sum(broadcast.dropped for broadcast in self.broadcasts)
