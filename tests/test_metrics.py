@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -236,3 +237,13 @@ def test_a_missing_prometheus_client_names_the_install_command(
         MetricsMiddleware(HttpResponse(b""))
     with pytest.raises(ImportError, match=r"pip install 'aaf\[metrics\]'"):
         metrics_app()
+
+
+def test_a_multiprocess_dir_set_too_late_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # prometheus_client chose single-process values at import: no worker would write files.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="set after prometheus_client was imported"):
+        metrics_app()
+    assert metrics_app(CollectorRegistry()) is not None  # an explicit registry is single-process
