@@ -185,6 +185,15 @@ def setups() -> list[Setup]:
             hello,
         ),
     ]
+    try:  # an optional extra: measured when prometheus_client is installed
+        from prometheus_client import CollectorRegistry
+
+        from aaf.middleware.metrics import MetricsMiddleware
+
+        metrics = Middleware(MetricsMiddleware, registry=CollectorRegistry())
+        result.append(("metrics (prometheus)", [metrics], [], {}, hello))
+    except ImportError:
+        pass
     try:  # built by another module; measured when present
         accesslog = importlib.import_module("aaf.middleware.accesslog")
         result.append(("access log", [Middleware(accesslog.AccessLogMiddleware)], [], {}, hello))

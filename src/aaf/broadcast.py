@@ -117,6 +117,8 @@ class _Hub:
 
     def __init__(self) -> None:
         self.channels: dict[str, set[Subscription]] = {}
+        # Drops of subscriptions already closed (live ones keep their own count).
+        self.dropped_closed = 0
 
     def deliver(self, channel: str, message: str) -> None:
         for subscription in self.channels.get(channel, ()):
@@ -125,6 +127,7 @@ class _Hub:
     def close_all(self, error: BaseException | None = None) -> None:
         for subscriptions in self.channels.values():
             for subscription in subscriptions:
+                self.dropped_closed += subscription.dropped
                 subscription._close(error)
         self.channels.clear()
 
@@ -286,6 +289,20 @@ class Broadcast:
     def connected(self) -> bool:
         return self._connected
 
+    # PERF: both are computed when read (a metrics scrape), so publishing counts nothing extra.
+    @property
+    def dropped(self) -> int:
+        """Messages dropped so far, over every subscription (closed ones included)."""
+        live = sum(s.dropped for subs in self._hub.channels.values() for s in subs)
+        return self._hub.dropped_closed + live
+
+    @property
+    def lagging_subscribers(self) -> int:
+        """Open subscriptions whose queue is full (the next message drops their oldest)."""
+        return sum(
+            len(s._queue) == self.max_queue for subs in self._hub.channels.values() for s in subs
+        )
+
     async def connect(self) -> None:
         if self._connected:
             return
@@ -346,7 +363,8 @@ class Broadcast:
             subscription._close()
             async with self._lock:
                 subscribers = self._hub.channels.get(channel)
-                if subscribers is not None:
+                if subscribers is not None and subscription in subscribers:
+                    self._hub.dropped_closed += subscription.dropped
                     subscribers.discard(subscription)
                     if not subscribers:
                         del self._hub.channels[channel]
