@@ -315,7 +315,8 @@ def test_an_app_that_never_answers_times_out(capsys: pytest.CaptureFixture[str])
 def test_an_app_that_returns_without_answering_fails(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = run(capsys, f"{APPS}:no_response", "/")
     assert code == 1
-    assert "returned without starting a response" in lines[-1]
+    failure = "\n".join(lines[index_of(lines, "-- failed:") :])
+    assert "[no-response]: the app returned without starting a response" in failure
 
 
 def test_a_protocol_violation_is_the_error_the_app_got(
