@@ -35,7 +35,17 @@ from .support.servers import REPO, require_binary
         ("broadcast.py --quick", ["asyncio.Queue", "memory://"]),
         (
             "middleware.py --quick",
-            ["cors", "compression", "sessions", "access log", "csrf", "api key", "basic auth"],
+            [
+                "cors",
+                "compression",
+                "sessions",
+                "access log",
+                "csrf",
+                "api key",
+                "basic auth",
+                "tracing (otel, no-op provider)",
+                "tracing (otel SDK, no exporter)",
+            ],
         ),
     ],
 )
