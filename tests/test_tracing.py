@@ -219,3 +219,14 @@ def test_missing_opentelemetry_names_the_install_command(
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(ImportError, match=r"pip install 'aaf\[tracing\]'"):
         TracingMiddleware(traced_app(TracerProvider()))
+
+
+async def test_unknown_method_is_other_so_clients_cannot_mint_span_names(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    await call(traced_app(provider), http_scope("/items/1", method="BREW"))
+    span = only_span(exporter)
+    assert span.name == "_OTHER"
+    attributes = dict(span.attributes or {})
+    assert attributes["http.request.method"] == "_OTHER"
+    assert attributes["http.request.method_original"] == "BREW"

@@ -35,6 +35,11 @@ INSTALL_HINT = "pip install 'aaf[tracing]'"
 WEBSOCKET_CLOSE_CODE = "aaf.websocket.close_code"
 
 _Headers = list[tuple[bytes, bytes]]
+# The semantic conventions' known methods; any other is "_OTHER" (the name and
+# http.request.method), so a client cannot mint span names.
+_KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY")
+)
 
 
 def _import_otel() -> Any:
@@ -96,12 +101,15 @@ def _split_host(host: str) -> tuple[str, int | None]:
 def request_attributes(scope: Scope) -> dict[str, Any]:
     """The HTTP semantic convention attributes known before the app runs."""
     websocket = scope["type"] == "websocket"
+    method = "GET" if websocket else scope["method"]
     attributes: dict[str, Any] = {
-        "http.request.method": "GET" if websocket else scope["method"],
+        "http.request.method": method if method in _KNOWN_METHODS else "_OTHER",
         "url.path": scope["path"],
         "url.scheme": scope.get("scheme") or ("ws" if websocket else "http"),
         "network.protocol.version": scope.get("http_version", "1.1"),
     }
+    if method not in _KNOWN_METHODS:
+        attributes["http.request.method_original"] = method
     query: bytes = scope.get("query_string", b"")
     if query:
         attributes["url.query"] = query.decode("latin-1")
@@ -172,6 +180,8 @@ class TracingMiddleware:
             return
         websocket = kind == "websocket"
         method = "GET" if websocket else scope["method"]
+        if method not in _KNOWN_METHODS:
+            method = "_OTHER"
         parent = self._extract(scope["headers"], getter=self._getter)
         # The route is known only after the app ran: the provisional name is the method.
         span = self.tracer.start_span(
