@@ -199,6 +199,40 @@ def setups() -> list[Setup]:
         result.append(("access log", [Middleware(accesslog.AccessLogMiddleware)], [], {}, hello))
     except (ImportError, AttributeError):
         pass
+    result.extend(tracing_setups(hello))
+    return result
+
+
+def tracing_setups(hello: bytes) -> list[Setup]:
+    """Tracing with a no-op provider (the API alone), and with the SDK exporting nowhere."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from aaf.middleware.tracing import TracingMiddleware
+
+    traceparent = [(b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    result: list[Setup] = [
+        (
+            "tracing (otel, no-op provider)",
+            [Middleware(TracingMiddleware, tracer_provider=NoOpTracerProvider())],
+            traceparent,
+            {},
+            hello,
+        )
+    ]
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError:  # the SDK is a test dependency, not a runtime one
+        return result
+    # A recording span per request, no span processor: the cost of the spans themselves.
+    result.append(
+        (
+            "tracing (otel SDK, no exporter)",
+            [Middleware(TracingMiddleware, tracer_provider=TracerProvider())],
+            traceparent,
+            {},
+            hello,
+        )
+    )
     return result
 
 

@@ -44,6 +44,8 @@ from .support.servers import REPO, require_binary
                 "api key",
                 "basic auth",
                 "metrics (prometheus)",
+                "tracing (otel, no-op provider)",
+                "tracing (otel SDK, no exporter)",
             ],
         ),
     ],
