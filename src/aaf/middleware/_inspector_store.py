@@ -47,7 +47,8 @@ class Redactor:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self._bytes(bytes(value))
         if isinstance(value, str):
-            return self._text(value)
+            # Frames are capped; names, paths and header values are bounded by the server.
+            return self._text(value) if key == "text" else value
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if isinstance(value, Mapping):

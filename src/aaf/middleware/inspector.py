@@ -252,7 +252,9 @@ class InspectorMiddleware:
             headers = [(b"content-type", b"text/event-stream"), *_NO_STORE]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             # A first comment: the page (and the tests) know the subscription is in place.
-            await send({"type": "http.response.body", "body": b": listening\n\n", "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": b": listening\n\n", "more_body": True}
+            )
             gone = asyncio.ensure_future(_disconnected(receive))
             try:
                 while True:
