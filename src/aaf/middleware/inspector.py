@@ -54,7 +54,7 @@ _PING_SECONDS = 15.0
 def loopback_only(scope: Scope) -> bool:
     """True for clients on 127.0.0.1 or ::1 (the default ``allow=``)."""
     client = scope.get("client")
-    return bool(client) and client[0] in LOOPBACK_HOSTS
+    return client is not None and client[0] in LOOPBACK_HOSTS
 
 
 def find_app(app: Any, depth: int = 64) -> App | None:
