@@ -35,7 +35,16 @@ from .support.servers import REPO, require_binary
         ("broadcast.py --quick", ["asyncio.Queue", "memory://"]),
         (
             "middleware.py --quick",
-            ["cors", "compression", "sessions", "access log", "csrf", "api key", "basic auth"],
+            [
+                "cors",
+                "compression",
+                "sessions",
+                "access log",
+                "csrf",
+                "api key",
+                "basic auth",
+                "inspector",
+            ],
         ),
     ],
 )
