@@ -32,6 +32,7 @@ from aaf.middleware.cors import CORSMiddleware
 from aaf.middleware.csrf import CSRFMiddleware
 from aaf.middleware.hosts import TrustedHostMiddleware
 from aaf.middleware.httpsredirect import HTTPSRedirectMiddleware
+from aaf.middleware.inspector import InspectorMiddleware
 from aaf.middleware.passwords import hash_password, verify_password
 from aaf.middleware.proxy import ProxyHeadersMiddleware
 from aaf.middleware.ratelimit import RateLimitMiddleware
@@ -163,6 +164,13 @@ def setups() -> list[Setup]:
             hello,
         ),
         ("request id (generated)", [Middleware(RequestIdMiddleware)], [], {}, hello),
+        (
+            "inspector (recording)",
+            [Middleware(InspectorMiddleware, force=True)],
+            [],
+            {"client": ("127.0.0.1", 40000)},
+            hello,
+        ),
         ("csrf (safe GET)", [Middleware(CSRFMiddleware, secret_key=SECRET)], [], {}, hello),
         (
             "csrf (POST with token)",

@@ -46,6 +46,7 @@ from .support.servers import REPO, require_binary
                 "metrics (prometheus)",
                 "tracing (otel, no-op provider)",
                 "tracing (otel SDK, no exporter)",
+                "inspector",
             ],
         ),
     ],
