@@ -242,14 +242,14 @@ class HTTPResponseMixin:
         elif isinstance(result, bytes | bytearray | memoryview):
             await self.send_whole(BYTES_TYPE, bytes(result))
         elif result is None:
-            await self.answer_none()
+            await self._answer_none()
         else:
             raise TypeError(
                 f"handler returned {type(result).__name__}; return a response, dict, list, "
                 "str, bytes or None"
             )
 
-    async def answer_none(self) -> None:
+    async def _answer_none(self) -> None:
         """A handler returned None: finish what it started, or answer empty - 204 unless it
         chose another status."""
         if self._resp_state == NOT_STARTED:

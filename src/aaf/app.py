@@ -172,7 +172,7 @@ class App(RouteDecorators):
                 conn.resp_status_code = status = result.status_code
                 headers, extra, default_type = result.raw_headers, conn._resp_headers, None
             elif result is None:
-                await conn.answer_none()
+                await conn._answer_none()
                 return
             else:
                 await self.send_result(conn, result)
