@@ -47,7 +47,8 @@ def test_readiness_is_ok_after_startup_and_lists_the_checks() -> None:
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
         assert "retry-after" not in response.headers
-    assert app.lifecycle.draining and not app.lifecycle.started
+    assert app.lifecycle.draining
+    assert not app.lifecycle.started
 
 
 async def test_readiness_is_starting_until_startup_completes() -> None:

@@ -23,7 +23,7 @@ from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
-from .lifespan import Hook, LifespanFactory, LifespanRunner, Lifecycle
+from .lifespan import Hook, Lifecycle, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
 from .response import (
     BaseResponse,

@@ -56,16 +56,16 @@ _NO_STORE = {"cache-control": "no-store"}
 _UNAVAILABLE = {**_NO_STORE, "retry-after": "1"}
 
 
-async def _run_check(name: str, check: Check, timeout: float) -> str:
+async def _run_check(name: str, check: Check, seconds: float) -> str:
     """The state of one check: "ok", "failed" or "timeout"."""
     try:
-        async with asyncio.timeout(timeout) as bound:
+        async with asyncio.timeout(seconds) as deadline:
             result: Any = check()
             if inspect.isawaitable(result):
                 result = await result
     except TimeoutError:
-        if bound.expired():
-            logger.warning("health check %r took longer than %ss", name, timeout)
+        if deadline.expired():
+            logger.warning("health check %r took longer than %ss", name, seconds)
             return "timeout"
         logger.warning("health check %r failed: TimeoutError", name, exc_info=True)
         return "failed"
@@ -80,12 +80,12 @@ async def _run_check(name: str, check: Check, timeout: float) -> str:
 
 
 async def run_checks(
-    checks: Mapping[str, Check], timeout: float, timeouts: Mapping[str, float]
+    checks: Mapping[str, Check], default_seconds: float, seconds: Mapping[str, float]
 ) -> dict[str, str]:
     """Every check at once; their states by name (in the order given)."""
     names = list(checks)
     states = await asyncio.gather(
-        *(_run_check(name, checks[name], timeouts.get(name, timeout)) for name in names)
+        *(_run_check(name, checks[name], seconds.get(name, default_seconds)) for name in names)
     )
     return dict(zip(names, states, strict=True))
 
@@ -106,8 +106,8 @@ async def readiness(
     lifecycle: Lifecycle | None,
     checks: Mapping[str, Check],
     *,
-    timeout: float = 2.0,
-    timeouts: Mapping[str, float] | None = None,
+    check_timeout: float = 2.0,
+    check_timeouts: Mapping[str, float] | None = None,
     require_startup: bool = False,
 ) -> tuple[bool, dict[str, Any]]:
     """Whether the app is ready, and the JSON body that says why (usable without the router)."""
@@ -115,7 +115,7 @@ async def readiness(
     if reason is not None:
         states = dict.fromkeys(checks, "skipped")
         return False, {"status": "unavailable", "reason": reason, "checks": states}
-    states = await run_checks(checks, timeout, timeouts or {})
+    states = await run_checks(checks, check_timeout, check_timeouts or {})
     # The lifecycle may have moved on while the checks ran (shutdown began): ask again.
     reason = _lifecycle_reason(lifecycle, require_startup)
     if reason is None and any(state != "ok" for state in states.values()):
@@ -165,8 +165,8 @@ def health_router(
         ok, body = await readiness(
             lifecycle,
             check_map,
-            timeout=timeout,
-            timeouts=check_timeouts,
+            check_timeout=timeout,
+            check_timeouts=check_timeouts,
             require_startup=require_startup,
         )
         if ok:

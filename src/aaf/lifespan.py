@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 if TYPE_CHECKING:
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Hook", "LifespanContext", "LifespanFactory", "Lifecycle"]
+__all__ = ["Hook", "Lifecycle", "LifespanContext", "LifespanFactory"]
 
 logger = logging.getLogger("aaf.lifespan")
 
@@ -82,8 +82,7 @@ class Lifecycle:
 
     def __repr__(self) -> str:
         return (
-            f"Lifecycle(starting={self.starting}, started={self.started}, "
-            f"draining={self.draining})"
+            f"Lifecycle(starting={self.starting}, started={self.started}, draining={self.draining})"
         )
 
 
