@@ -4,6 +4,9 @@
 - ``/tasks``            the tasks JSON API (``examples.tasks``)
 - ``/chat/<room>``      the WebSocket chat (``examples.chat``)
 - ``/feed``             the live feed of task changes, server-sent events (``examples.feed``)
+- ``/livez``, ``/readyz`` liveness and readiness for load balancers (``aaf.health``); readiness
+  checks the database with one ``SELECT 1``. Redis has no check of its own: the broadcast offers
+  no ping, and a lost pub/sub connection already ends the subscriptions that use it.
 
     aaf run examples.demo.app:app                     # SQLite file ./tasks.db, in-memory events
     DATABASE_URL=postgresql://... REDIS_URL=redis://... aaf run examples.demo.app:app
@@ -24,6 +27,7 @@ from typing import Any
 
 from aaf import App, Connection, FileResponse, Router, StaticFiles, aaf
 from aaf.broadcast import Broadcast
+from aaf.health import health_router
 
 from ..chat import ChatTokens, MemoryPresence, Presence, RedisPresence, chat_router
 from ..feed import EventLog, MemoryEventLog, RedisEventLog, TaskFeed
@@ -96,6 +100,7 @@ def build_app(
     router.include(tasks_router(repo, on_change=feed.on_change))
     router.include(chat_router(broadcast, presence, tokens=tokens))
     router.include(feed.router())
+    router.include(health_router({"database": repo.ping}))
     return aaf([router], lifespan=lifespan)
 
 

@@ -87,6 +87,9 @@ class PostgresTaskRepository(TaskRepository):
         row = await self.pool.fetchrow(sql, *args)
         return None if row is None else _task(row)
 
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
     async def create(self, title: str, done: bool = False) -> Task:
         task = await self._one(INSERT, uuid4(), title, done)
         if task is None:  # RETURNING always yields the inserted row

@@ -42,6 +42,11 @@ class TaskRepository(abc.ABC):
         """Disconnect; safe to call twice."""
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """One cheap round trip (``SELECT 1``), for readiness checks; raises when the database
+        cannot be reached (or the repository is not open)."""
+
+    @abc.abstractmethod
     async def create(self, title: str, done: bool = False) -> Task: ...
 
     @abc.abstractmethod

@@ -114,6 +114,9 @@ class SQLiteTaskRepository(TaskRepository):
         rows = list(await self.db.execute_fetchall(sql, params))
         return _task(rows[0]) if rows else None
 
+    async def ping(self) -> None:
+        await self.db.execute_fetchall("SELECT 1")
+
     async def create(self, title: str, done: bool = False) -> Task:
         task = await self._one(INSERT, (str(uuid4()), title, int(done)))
         if task is None:  # RETURNING always yields the inserted row

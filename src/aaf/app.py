@@ -23,7 +23,7 @@ from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
-from .lifespan import Hook, LifespanFactory, LifespanRunner
+from .lifespan import Hook, Lifecycle, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
 from .response import (
     BaseResponse,
@@ -111,6 +111,8 @@ class App(RouteDecorators):
             mounted_apps=lambda: [(m.prefix, m.app) for m in self.mounts() if m.lifespan],
             drain=self.background.drain,
         )
+        #: Startup completed / draining, for readiness probes (``aaf.health``).
+        self.lifecycle: Lifecycle = self._lifespan.lifecycle
         self.middleware = list(middleware)
         # The middleware chain is built once: the first listed is the outermost, and the
         # innermost app is this app's own _serve.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 if TYPE_CHECKING:
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Hook", "LifespanContext", "LifespanFactory"]
+__all__ = ["Hook", "Lifecycle", "LifespanContext", "LifespanFactory"]
 
 logger = logging.getLogger("aaf.lifespan")
 
@@ -62,6 +62,28 @@ MOUNT_STARTUP_TIMEOUT = 5.0
 # Put in the answers queue (never sent by an app) when the app calls receive() again before
 # answering: it is not driving the lifespan protocol.
 _RECEIVED_AGAIN = "aaf.lifespan.received_again"
+
+
+class Lifecycle:
+    """Where the app is in its life, for readiness probes (``aaf.health``); set by the lifespan.
+
+    ``starting``: a lifespan startup began (False: no server ever ran the lifespan);
+    ``started``: the startup completed and shutdown has not begun; ``draining``: shutdown began
+    (the app finishes what it serves and should get no new traffic). Only the lifespan writes
+    these, never the request path.
+    """
+
+    __slots__ = ("draining", "started", "starting")
+
+    def __init__(self) -> None:
+        self.starting = False
+        self.started = False
+        self.draining = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Lifecycle(starting={self.starting}, started={self.started}, draining={self.draining})"
+        )
 
 
 async def call_hook(hook: Hook) -> None:
@@ -269,6 +291,7 @@ class LifespanRunner:
         self.drain = drain
         self.mount_startup_timeout = mount_startup_timeout
         self._undo: list[Undo] | None = None  # set while started
+        self.lifecycle = Lifecycle()
 
     def _context(self) -> AbstractAsyncContextManager[Mapping[str, Any] | None]:
         if self.lifespan is None:
@@ -287,6 +310,8 @@ class LifespanRunner:
 
     async def startup(self, state: dict[str, Any]) -> None:
         """Run the startup steps (see the module docstring); raise on any failure."""
+        lifecycle = self.lifecycle
+        lifecycle.starting, lifecycle.started, lifecycle.draining = True, False, False
         undo: list[Undo] = []
         try:
             yielded = await self._start_own(undo)
@@ -301,6 +326,7 @@ class LifespanRunner:
                 logger.error("undoing the failed startup failed as well", exc_info=error)
             raise
         self._undo = undo
+        lifecycle.started = True
 
     async def _start_own(self, undo: list[Undo]) -> Mapping[str, Any]:
         """The hooks and the context manager; returns what the context manager yielded."""
@@ -337,6 +363,8 @@ class LifespanRunner:
                 undo.append(mounted.shutdown)
 
     async def shutdown(self) -> None:
+        # Readiness turns 503 first, so load balancers stop sending while the app drains.
+        self.lifecycle.started, self.lifecycle.draining = False, True
         # Background work still running may need what the steps below close: it goes first.
         await self.drain()
         undo, self._undo = self._undo, None

@@ -75,3 +75,17 @@ async def test_startup_fails_clearly_when_redis_cannot_be_reached() -> None:
     with pytest.raises(Exception, match="cannot reach Redis"):
         async with AsyncTestClient(app):
             pass
+
+
+async def test_the_demo_is_ready_once_started_with_its_database_checked(
+    client: AsyncTestClient,
+) -> None:
+    unstarted = AsyncTestClient(build_app(Settings(database_url="sqlite:///:memory:")))
+    not_open = await unstarted.get("/readyz")  # no lifespan ran: the database is not open
+    assert not_open.status_code == 503
+    assert not_open.json()["checks"] == {"database": "failed"}
+    async with client:
+        assert (await client.get("/livez")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
