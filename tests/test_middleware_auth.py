@@ -116,6 +116,11 @@ def test_scopes_from_a_list_claim() -> None:
         ),
         (jwt.encode({"sub": "ada"}, KEY, algorithm="HS256"), "the token is invalid"),  # no exp
         (token(algorithm="HS512"), "the token is invalid"),  # not an accepted algorithm
+        # Time claims must be JSON numbers; PyJWT alone accepts numeric strings and booleans.
+        (token(exp=str(int(time.time()) + 300)), "the token is invalid"),
+        (token(nbf=str(int(time.time()) - 60)), "the token is invalid"),
+        (token(iat=str(int(time.time()))), "the token is invalid"),
+        (token(iat=True), "the token is invalid"),
     ],
 )
 def test_invalid_tokens_are_401_before_any_handler(value: str, reason: str) -> None:

@@ -97,7 +97,10 @@ def chat_router(
         """Act on one client message; an error to send back to the sender, or None."""
         try:
             data = msgspec.json.decode(text)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
+            # APPSEC: msgspec raises RecursionError, not DecodeError, for "[[[[..." nested
+            # deeper than it allows (a few hundred levels fit in one frame): bad input all
+            # the same, so the sender gets the usual answer instead of a 1011 and a traceback.
             return INVALID_JSON
         if not isinstance(data, dict):
             return NOT_AN_OBJECT

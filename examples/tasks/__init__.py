@@ -6,7 +6,7 @@ URL), :func:`repository_lifespan` and :class:`Settings`.
 """
 
 from .api import tasks_router
-from .models import ChangeHook, Task, TaskChange
+from .models import ChangeHook, Task, TaskChange, TaskPage
 from .repository import TaskRepository, repository_for
 from .settings import Settings
 
@@ -15,6 +15,7 @@ __all__ = [
     "Settings",
     "Task",
     "TaskChange",
+    "TaskPage",
     "TaskRepository",
     "repository_for",
     "tasks_router",

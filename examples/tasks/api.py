@@ -1,12 +1,17 @@
 """The tasks JSON API as a router, so a bigger app can include it beside other routes.
 
     POST   /tasks          {"title": str, "done": bool = false}  -> 201 task
-    GET    /tasks          ?q=<text in title, any case>&done=true|false -> [task, ...]
+    GET    /tasks          ?q=<text in title, any case>&done=true|false&limit=50&cursor=<next>
+                           -> {"items": [task, ...], "next": <cursor of the next page> | null}
     GET    /tasks/<id>     -> task
     PATCH  /tasks/<id>     {"title"?: str, "done"?: bool} -> task
     DELETE /tasks/<id>     -> the deleted task
 
 A task is ``{"id": <uuid4>, "title": <str>, "done": <bool>}``; errors are ``{"error": ...}``.
+Lists come in creation order, ``limit`` tasks a page (default 50, at most 200); ``next`` is an
+opaque cursor to pass back as ``?cursor=`` (with the same filters) for the following page.
+Titles are stored without leading or trailing whitespace and invisible characters (see
+``titles.clean_title``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ from aaf import Connection, HTTPError, JsonResponse, Router
 from aaf.routing import UUIDConverter
 
 from .models import ChangeHook, ChangeKind, Task, TaskChange
-from .repository import TaskRepository
+from .repository import DEFAULT_PAGE_SIZE, TaskRepository
+from .titles import MAX_TITLE_LENGTH, TitleError, clean_title
 
-__all__ = ["MAX_TITLE_LENGTH", "tasks_router"]
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_TITLE_LENGTH", "tasks_router"]
 
 logger = logging.getLogger("examples.tasks")
 
-MAX_TITLE_LENGTH = 500
+# APPSEC: a list answer is bounded whatever the table holds; clients page with the cursor.
+MAX_PAGE_SIZE = 200
+# Cursors are creation sequence numbers; 18 digits always fit a signed 64-bit integer.
+_MAX_CURSOR_DIGITS = 18
 _UUID = UUIDConverter()
 
 
@@ -45,16 +54,10 @@ async def _json_object(conn: Connection) -> dict[str, Any]:
 
 
 def _title(value: Any) -> str:
-    if not isinstance(value, str):
-        raise HTTPError(400, "title must be a string")
-    if not value.strip():
-        raise HTTPError(400, "title is required")
-    if len(value) > MAX_TITLE_LENGTH:
-        raise HTTPError(400, f"title must be at most {MAX_TITLE_LENGTH} characters")
-    if "\x00" in value:
-        # APPSEC: PostgreSQL text cannot store NUL; refuse it here rather than fail with a 500.
-        raise HTTPError(400, "title must not contain NUL characters")
-    return value
+    try:
+        return clean_title(value)
+    except TitleError as exc:
+        raise HTTPError(400, str(exc)) from None
 
 
 def _done(value: Any) -> bool:
@@ -71,6 +74,23 @@ def _done_filter(text: str | None) -> bool | None:
     raise HTTPError(400, "done must be true or false")
 
 
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PAGE_SIZE
+    # ASCII digits and a length bound: no "+5", " 5", non-ASCII digits or huge int() parsing.
+    if text.isascii() and text.isdecimal() and len(text) <= 3 and 1 <= int(text) <= MAX_PAGE_SIZE:
+        return int(text)
+    raise HTTPError(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+
+
+def _cursor(text: str | None) -> int:
+    if text is None:
+        return 0
+    if text.isascii() and text.isdecimal() and len(text) <= _MAX_CURSOR_DIGITS:
+        return int(text)
+    raise HTTPError(400, "cursor must be the next value of an earlier page")
+
+
 def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> Router:
     """Routes for the tasks API on ``repo``; ``on_change`` (if given) is awaited after each
     committed change. Its errors are logged, never sent: the change is already stored."""
@@ -85,12 +105,17 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
             logger.exception("the on_change hook failed for %s task %s", kind, task.id)
 
     @router.get("/tasks", name="tasks")
-    async def list_tasks(conn: Connection) -> list[dict[str, object]]:
+    async def list_tasks(conn: Connection) -> dict[str, object]:
         query = conn.query
-        tasks = await repo.find(
-            contains=query.get("q") or None, done=_done_filter(query.get("done"))
+        page = await repo.find(
+            contains=query.get("q") or None,
+            done=_done_filter(query.get("done")),
+            after=_cursor(query.get("cursor")),
+            limit=_limit(query.get("limit")),
         )
-        return [task.to_json() for task in tasks]
+        # The cursor is a string: clients treat it as opaque and pass it back unchanged.
+        cursor = None if page.next is None else str(page.next)
+        return {"items": [task.to_json() for task in page.tasks], "next": cursor}
 
     @router.post("/tasks", name="create_task")
     async def create_task(conn: Connection) -> JsonResponse:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 from uuid import UUID
 
-__all__ = ["ChangeHook", "ChangeKind", "Task", "TaskChange"]
+__all__ = ["ChangeHook", "ChangeKind", "Task", "TaskChange", "TaskPage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,18 @@ class Task:
 
     def to_json(self) -> dict[str, object]:
         return {"id": str(self.id), "title": self.title, "done": self.done}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of a listing: ``next`` is the cursor of the page after it, None on the last.
+
+    A cursor is the creation sequence number of the page's last task: later pages hold tasks
+    created after it, so tasks inserted while a client pages through never shift a page.
+    """
+
+    tasks: list[Task]
+    next: int | None
 
 
 ChangeKind: TypeAlias = Literal["created", "updated", "deleted"]

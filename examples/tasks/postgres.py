@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from .models import Task
-from .repository import RepositoryClosedError, TaskRepository
+from .models import Task, TaskPage
+from .repository import DEFAULT_PAGE_SIZE, RepositoryClosedError, TaskRepository
 
 __all__ = ["PostgresTaskRepository"]
 
@@ -30,11 +30,15 @@ CREATE TABLE IF NOT EXISTS tasks (
 INSERT = "INSERT INTO tasks (id, title, done) VALUES ($1, $2, $3) RETURNING id, title, done"
 # Static SQL with optional filters: a NULL parameter switches its filter off. strpos() rather
 # than LIKE, so "%" and "_" in the search text are plain characters.
+# PERF: a page is "seq > cursor ... LIMIT n" on the primary key: each page costs the same
+# however deep the client has paged (no OFFSET). One row more than the page tells whether
+# another page follows.
 SELECT = (
-    "SELECT id, title, done FROM tasks"
-    " WHERE ($1::text IS NULL OR strpos(lower(title), lower($1::text)) > 0)"
+    "SELECT id, title, done, seq FROM tasks"
+    " WHERE seq > $3::bigint"
+    " AND ($1::text IS NULL OR strpos(lower(title), lower($1::text)) > 0)"
     " AND ($2::boolean IS NULL OR done = $2::boolean)"
-    " ORDER BY seq"
+    " ORDER BY seq LIMIT $4::bigint"
 )
 SELECT_ONE = "SELECT id, title, done FROM tasks WHERE id = $1"
 UPDATE = (
@@ -96,11 +100,20 @@ class PostgresTaskRepository(TaskRepository):
             raise RuntimeError("PostgreSQL returned no row for an INSERT")
         return task
 
-    async def find(self, *, contains: str | None = None, done: bool | None = None) -> list[Task]:
+    async def find(
+        self,
+        *,
+        contains: str | None = None,
+        done: bool | None = None,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> TaskPage:
         if contains is not None and "\x00" in contains:
-            return []  # PostgreSQL text cannot hold NUL, so no title contains it
-        rows = await self.pool.fetch(SELECT, contains, done)
-        return [_task(row) for row in rows]
+            return TaskPage([], None)  # PostgreSQL text cannot hold NUL, so no title has it
+        rows = await self.pool.fetch(SELECT, contains, done, after, limit + 1)
+        page = rows[:limit]
+        cursor: int | None = page[-1]["seq"] if len(rows) > limit else None
+        return TaskPage([_task(row) for row in page], cursor)
 
     async def get(self, task_id: UUID) -> Task | None:
         return await self._one(SELECT_ONE, task_id)

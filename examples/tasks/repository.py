@@ -12,12 +12,13 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from .models import Task
+from .models import Task, TaskPage
 
-__all__ = ["RepositoryClosedError", "TaskRepository", "repository_for"]
+__all__ = ["DEFAULT_PAGE_SIZE", "RepositoryClosedError", "TaskRepository", "repository_for"]
 
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+DEFAULT_PAGE_SIZE = 50
 
 
 class RepositoryClosedError(RuntimeError):
@@ -50,9 +51,17 @@ class TaskRepository(abc.ABC):
     async def create(self, title: str, done: bool = False) -> Task: ...
 
     @abc.abstractmethod
-    async def find(self, *, contains: str | None = None, done: bool | None = None) -> list[Task]:
-        """Tasks whose title contains ``contains`` (case-insensitive) and whose state is
-        ``done``; ``None`` means no filter."""
+    async def find(
+        self,
+        *,
+        contains: str | None = None,
+        done: bool | None = None,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> TaskPage:
+        """Up to ``limit`` tasks created after cursor ``after`` (0: from the first) whose title
+        contains ``contains`` (case-insensitive) and whose state is ``done``; ``None`` means
+        no filter."""
 
     @abc.abstractmethod
     async def get(self, task_id: UUID) -> Task | None: ...

@@ -14,8 +14,8 @@ from uuid import UUID, uuid4
 
 import aiosqlite
 
-from .models import Task
-from .repository import SQLITE_SCHEME, RepositoryClosedError, TaskRepository
+from .models import Task, TaskPage
+from .repository import DEFAULT_PAGE_SIZE, SQLITE_SCHEME, RepositoryClosedError, TaskRepository
 
 __all__ = ["SQLiteTaskRepository", "sqlite_path"]
 
@@ -33,10 +33,14 @@ CREATE TABLE IF NOT EXISTS tasks (
 INSERT = "INSERT INTO tasks (id, title, done) VALUES (?, ?, ?) RETURNING id, title, done"
 # Static SQL with optional filters: a NULL parameter switches its filter off.
 # SQLite's own lower() folds ASCII only; fold_case (Python's str.lower) folds every script.
+# PERF: a page is "seq > cursor ... LIMIT n" on the primary key: each page costs the same
+# however deep the client has paged (no OFFSET to skip rows). One row more than the page
+# tells whether another page follows.
 SELECT = (
-    "SELECT id, title, done FROM tasks"
-    " WHERE (?1 IS NULL OR instr(fold_case(title), ?1) > 0) AND (?2 IS NULL OR done = ?2)"
-    " ORDER BY seq"
+    "SELECT id, title, done, seq FROM tasks"
+    " WHERE seq > ?3"
+    " AND (?1 IS NULL OR instr(fold_case(title), ?1) > 0) AND (?2 IS NULL OR done = ?2)"
+    " ORDER BY seq LIMIT ?4"
 )
 SELECT_ONE = "SELECT id, title, done FROM tasks WHERE id = ?"
 UPDATE = (
@@ -123,11 +127,20 @@ class SQLiteTaskRepository(TaskRepository):
             raise RuntimeError("SQLite returned no row for an INSERT")
         return task
 
-    async def find(self, *, contains: str | None = None, done: bool | None = None) -> list[Task]:
+    async def find(
+        self,
+        *,
+        contains: str | None = None,
+        done: bool | None = None,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> TaskPage:
         needle = None if contains is None else contains.lower()
         state = None if done is None else int(done)
-        rows = await self.db.execute_fetchall(SELECT, (needle, state))
-        return [_task(row) for row in rows]
+        rows = list(await self.db.execute_fetchall(SELECT, (needle, state, after, limit + 1)))
+        page = rows[:limit]
+        cursor = page[-1][3] if len(rows) > limit else None
+        return TaskPage([_task(row) for row in page], cursor)
 
     async def get(self, task_id: UUID) -> Task | None:
         return await self._one(SELECT_ONE, (str(task_id),))

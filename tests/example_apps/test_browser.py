@@ -96,10 +96,18 @@ async def open_tab(browser: Browser, url: str) -> Tab:
 
 
 async def api_titles(url: str, **params: str) -> list[str]:
+    """Every matching title, page by page (the demo's database is shared by this module)."""
+    titles: list[str] = []
+    cursor: str | None = None
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        response = await client.get("/tasks", params=params)
-    assert response.status_code == 200
-    return [task["title"] for task in response.json()]
+        while True:
+            extra = {} if cursor is None else {"cursor": cursor}
+            response = await client.get("/tasks", params={**params, **extra, "limit": "200"})
+            assert response.status_code == 200
+            titles += [task["title"] for task in response.json()["items"]]
+            cursor = response.json()["next"]
+            if cursor is None:
+                return titles
 
 
 async def add_task(tab: Tab, title: str) -> None:
@@ -148,6 +156,18 @@ async def test_toggling_and_deleting_in_the_page(browser: Browser, demo_url: str
     await expect(two.page.locator("#feed li", has_text=f"deleted: {title}")).to_have_count(1)
     await expect(two.page.locator("#tasks li .title", has_text=title)).to_have_count(0)
     assert one.errors == two.errors == []
+
+
+async def test_the_page_lists_tasks_beyond_the_first_page(browser: Browser, demo_url: str) -> None:
+    prefix = f"Paged {uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=demo_url, timeout=30) as client:
+        for i in range(205):  # more than one page of the largest size (200)
+            created = await client.post("/tasks", json={"title": f"{prefix} #{i}"})
+            assert created.status_code == 201
+    tab = await open_tab(browser, demo_url)
+    await expect(tab.page.locator("#tasks li .title", has_text=prefix)).to_have_count(205)
+    await expect(tab.page.locator("#tasks li .title", has_text=f"{prefix} #204")).to_have_count(1)
+    assert tab.errors == []
 
 
 async def join_chat(tab: Tab, user: str, room: str) -> None:

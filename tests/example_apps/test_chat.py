@@ -142,6 +142,23 @@ async def test_invalid_json_is_answered_to_the_sender_only(client: AsyncTestClie
 
 
 @pytest.mark.parametrize(
+    "sent",
+    ["[" * 1000 + "]" * 1000, '{"type": "chat", "message": ' + "[" * 1000 + "]" * 1000 + "}"],
+    ids=["nested-array", "nested-message"],
+)
+async def test_deeply_nested_json_is_invalid_json_not_a_crash(
+    client: AsyncTestClient, sent: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AsyncExitStack() as stack:
+        alice = await join(stack, client, "lobby", "alice")
+        await alice.send_text(sent)
+        assert await alice.receive_json() == {"error": "Invalid JSON"}
+        await alice.send_json({"type": "chat", "message": "still here"})
+        assert (await alice.receive_json())["message"] == "still here"  # the socket stayed open
+    assert not [record for record in caplog.records if record.exc_info]  # no traceback logged
+
+
+@pytest.mark.parametrize(
     ("sent", "error"),
     [
         ("[1, 2]", "messages are JSON objects"),

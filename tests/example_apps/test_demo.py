@@ -42,7 +42,7 @@ async def test_the_page_talks_to_the_routes_the_app_serves(client: AsyncTestClie
     for used in ('"/tasks"', "/chat/", '"/feed"', '"created", "updated", "deleted"', '"reset"'):
         assert used in script
     async with client:
-        assert (await client.get("/tasks")).json() == []
+        assert (await client.get("/tasks")).json()["items"] == []
         async with client.websocket_connect("/chat/lobby?user=ada", timeout=5) as ws:
             assert (await ws.receive_json())["type"] == "user_joined"
         async with client.stream("GET", "/feed") as feed:

@@ -55,10 +55,10 @@ def test_scripts_demo_serves_the_demo_and_prints_its_url(tmp_path: Path) -> None
             page = client.get("/")
             assert page.status_code == 200
             assert "<title>aaf demo" in page.text
-            assert client.get("/tasks").json() == []
+            assert client.get("/tasks").json()["items"] == []
             created = client.post("/tasks", json={"title": "from the demo test"})
             assert created.status_code == 201
-            assert client.get("/tasks").json() == [created.json()]
+            assert client.get("/tasks").json()["items"] == [created.json()]
     finally:
         stop(process)
         assert process.stdout is not None

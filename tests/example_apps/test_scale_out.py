@@ -45,7 +45,7 @@ async def test_a_task_created_through_one_process_is_served_by_the_other(
         created = await client.post(f"{a}/tasks", json={"title": "made on A"})
         assert created.status_code == 201
         task = created.json()
-        assert task in (await client.get(f"{b}/tasks")).json()
+        assert task in (await client.get(f"{b}/tasks")).json()["items"]
         assert (await client.get(f"{b}/tasks/{task['id']}")).json() == task
         done = await client.patch(f"{b}/tasks/{task['id']}", json={"done": True})
         assert (await client.get(f"{a}/tasks/{task['id']}")).json() == done.json()

@@ -63,7 +63,7 @@ async def test_create_without_a_json_content_type_is_415(
     response = await client.post("/tasks", content=b'{"title": "x"}', headers=headers)
     assert response.status_code == 415
     assert response.json() == {"error": "Content-Type must be application/json"}
-    assert (await client.get("/tasks")).json() == []
+    assert (await client.get("/tasks")).json()["items"] == []
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b'{"title": "x"', b'"\\ud800"'])
@@ -107,7 +107,43 @@ async def test_create_with_wrong_types_is_400(
 ) -> None:
     response = await client.post("/tasks", json=body)
     assert (response.status_code, response.json()) == (400, {"error": error})
-    assert (await client.get("/tasks")).json() == []
+    assert (await client.get("/tasks")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "\u200b",
+        "\ufeff",
+        "\u202e",
+        "\u2060",
+        "\u200b \u200d\u2060\ufeff",
+        "\u00a0\u200b\u3000",
+        "\x07\x1b",
+    ],
+)
+async def test_titles_without_visible_characters_are_400(
+    client: AsyncTestClient, title: str
+) -> None:
+    response = await client.post("/tasks", json={"title": title})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "title must contain visible characters"},
+    )
+    task = await create(client, "visible")
+    patched = await client.patch(f"/tasks/{task['id']}", json={"title": title})
+    assert patched.status_code == 400
+    assert (await client.get("/tasks")).json()["items"] == [task]
+
+
+async def test_titles_are_stored_without_invisible_edges(client: AsyncTestClient) -> None:
+    # Edges go; characters inside (a joiner in an emoji sequence, a space) stay.
+    inside = "fix the \U0001f468\u200d\U0001f4bb bug"
+    task = await create(client, "\u200b\ufeff  " + inside + "\u2060\u202e \n")
+    assert task["title"] == inside
+    patched = await client.patch(f"/tasks/{task['id']}", json={"title": " \u200bnew\u200b "})
+    assert patched.json()["title"] == "new"
+    assert (await client.get(f"/tasks/{task['id']}")).json()["title"] == "new"
 
 
 async def test_titles_keep_every_character(client: AsyncTestClient) -> None:
@@ -118,11 +154,11 @@ async def test_titles_keep_every_character(client: AsyncTestClient) -> None:
 
 # ------------------------------------------------------------------------------ GET /tasks
 async def test_list_returns_every_task_in_creation_order(client: AsyncTestClient) -> None:
-    assert (await client.get("/tasks")).json() == []
+    assert (await client.get("/tasks")).json()["items"] == []
     tasks = [await create(client, f"task {i}", done=i % 2 == 0) for i in range(5)]
     response = await client.get("/tasks")
     assert response.status_code == 200
-    assert response.json() == tasks
+    assert response.json() == {"items": tasks, "next": None}
 
 
 async def test_list_filters(client: AsyncTestClient) -> None:
@@ -135,7 +171,7 @@ async def test_list_filters(client: AsyncTestClient) -> None:
     async def titles(**params: str) -> list[str]:
         response = await client.get("/tasks", params=params)
         assert response.status_code == 200, response.text
-        return [task["title"] for task in response.json()]
+        return [task["title"] for task in response.json()["items"]]
 
     assert await titles(q="write") == [docs["title"], tests["title"]]
     assert await titles(q="WRITE") == [docs["title"], tests["title"]]
@@ -153,6 +189,81 @@ async def test_list_filters(client: AsyncTestClient) -> None:
     assert await titles(q="") == [t["title"] for t in (docs, tests, release, percent, accented)]
     assert await titles(q="nothing like it") == []
     assert await titles(q="a\x00b") == []
+
+
+async def all_pages(client: AsyncTestClient, **params: str) -> list[list[dict[str, Any]]]:
+    pages: list[list[dict[str, Any]]] = []
+    cursor: str | None = None
+    while True:
+        extra = {} if cursor is None else {"cursor": cursor}
+        response = await client.get("/tasks", params={**params, **extra})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"items", "next"}
+        pages.append(body["items"])
+        cursor = body["next"]
+        if cursor is None:
+            return pages
+        assert isinstance(cursor, str)
+
+
+async def test_list_pages_with_limit_and_cursor(client: AsyncTestClient) -> None:
+    tasks = [await create(client, f"task {i}", done=i % 3 == 0) for i in range(7)]
+    pages = await all_pages(client, limit="3")
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [task for page in pages for task in page] == tasks
+    # A full last page says so: no empty page after it.
+    assert [len(page) for page in await all_pages(client, limit="7")] == [7]
+    # Filters apply on every page.
+    undone = [task for task in tasks if not task["done"]]
+    pages = await all_pages(client, limit="2", done="false")
+    assert [len(page) for page in pages] == [2, 2]
+    assert [task for page in pages for task in page] == undone
+
+
+async def test_the_default_page_is_50_and_the_largest_200(client: AsyncTestClient) -> None:
+    await asyncio.gather(*(create(client, f"task {i}") for i in range(201)))
+    first = (await client.get("/tasks")).json()
+    assert len(first["items"]) == 50
+    assert first["next"] is not None
+    largest = (await client.get("/tasks", params={"limit": "200"})).json()
+    assert len(largest["items"]) == 200
+    rest = await client.get("/tasks", params={"limit": "200", "cursor": largest["next"]})
+    assert (len(rest.json()["items"]), rest.json()["next"]) == (1, None)
+
+
+async def test_pages_are_stable_under_inserts_and_deletes(client: AsyncTestClient) -> None:
+    tasks = [await create(client, f"task {i}") for i in range(4)]
+    first = (await client.get("/tasks", params={"limit": "2"})).json()
+    assert first["items"] == tasks[:2]
+    # Between two pages: a task of the first page goes and a new one arrives.
+    await client.delete(f"/tasks/{tasks[0]['id']}")
+    late = await create(client, "created while paging")
+    second = await client.get("/tasks", params={"limit": "2", "cursor": first["next"]})
+    assert second.json()["items"] == tasks[2:]
+    third = await client.get("/tasks", params={"limit": "2", "cursor": second.json()["next"]})
+    assert third.json() == {"items": [late], "next": None}
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"limit": "0"}, "limit must be a whole number from 1 to 200"),
+        ({"limit": "201"}, "limit must be a whole number from 1 to 200"),
+        ({"limit": "-1"}, "limit must be a whole number from 1 to 200"),
+        ({"limit": "ten"}, "limit must be a whole number from 1 to 200"),
+        ({"limit": ""}, "limit must be a whole number from 1 to 200"),
+        ({"limit": "1" * 5000}, "limit must be a whole number from 1 to 200"),
+        ({"cursor": "abc"}, "cursor must be the next value of an earlier page"),
+        ({"cursor": "-1"}, "cursor must be the next value of an earlier page"),
+        ({"cursor": "9" * 19}, "cursor must be the next value of an earlier page"),
+    ],
+)
+async def test_bad_limit_or_cursor_is_400(
+    client: AsyncTestClient, params: dict[str, str], error: str
+) -> None:
+    response = await client.get("/tasks", params=params)
+    assert (response.status_code, response.json()) == (400, {"error": error})
 
 
 @pytest.mark.parametrize("value", ["yes", "1", "True", ""])
@@ -246,7 +357,7 @@ async def test_delete_returns_the_deleted_task(client: AsyncTestClient) -> None:
     assert (await client.get(f"/tasks/{task['id']}")).status_code == 404
     again = await client.delete(f"/tasks/{task['id']}")
     assert (again.status_code, again.json()) == (404, NOT_FOUND)
-    assert (await client.get("/tasks")).json() == [other]
+    assert (await client.get("/tasks")).json()["items"] == [other]
 
 
 @pytest.mark.parametrize(
@@ -267,7 +378,7 @@ async def test_other_methods_are_405(
     response = await client.request(method, path.format(id=task["id"]), json={"title": "x"})
     assert response.status_code == 405
     assert response.headers["allow"] == allow
-    assert (await client.get("/tasks")).json() == [task]
+    assert (await client.get("/tasks")).json()["items"] == [task]
 
 
 # ------------------------------------------------------------------------------ the database
@@ -281,9 +392,9 @@ async def test_tasks_survive_a_restart(database_url: str) -> None:
         await client.delete(f"/tasks/{gone['id']}")
     # A new app (new connections, schema creation run again) over the same database.
     async with AsyncTestClient(build_app(settings)) as client:
-        assert (await client.get("/tasks")).json() == [kept, changed]
+        assert (await client.get("/tasks")).json()["items"] == [kept, changed]
         assert (await create(client, "after"))["title"] == "after"
-        assert len((await client.get("/tasks")).json()) == 3
+        assert len((await client.get("/tasks")).json()["items"]) == 3
 
 
 async def test_100_concurrent_creates_lose_nothing(client: AsyncTestClient) -> None:
@@ -294,7 +405,7 @@ async def test_100_concurrent_creates_lose_nothing(client: AsyncTestClient) -> N
     assert [r.status_code for r in responses] == [201] * 100
     created = [r.json() for r in responses]
     assert len({task["id"] for task in created}) == 100
-    listed = (await client.get("/tasks")).json()
+    listed = (await client.get("/tasks", params={"limit": "200"})).json()["items"]
     assert len(listed) == 100
     assert sorted(task["title"] for task in listed) == sorted(titles)
     assert {task["id"] for task in listed} == {task["id"] for task in created}
@@ -345,7 +456,9 @@ async def test_a_failing_on_change_hook_is_logged_not_sent(
         async with AsyncTestClient(app) as client:
             response = await client.post("/tasks", json={"title": "stored anyway"})
             assert response.status_code == 201
-            assert [t["title"] for t in (await client.get("/tasks")).json()] == ["stored anyway"]
+            assert [t["title"] for t in (await client.get("/tasks")).json()["items"]] == [
+                "stored anyway"
+            ]
     [record] = caplog.records
     assert record.getMessage().startswith("the on_change hook failed for created task ")
     assert record.exc_info is not None

@@ -124,7 +124,7 @@ async def test_startup_fails_when_postgres_is_unreachable() -> None:
 async def test_in_memory_sqlite_works_for_one_process() -> None:
     async with AsyncTestClient(build_app(Settings(database_url="sqlite:///:memory:"))) as client:
         created = await client.post("/tasks", json={"title": "ephemeral"})
-        assert (await client.get("/tasks")).json() == [created.json()]
+        assert (await client.get("/tasks")).json()["items"] == [created.json()]
 
 
 async def test_open_and_close_are_idempotent(database_url: str) -> None:
@@ -135,7 +135,7 @@ async def test_open_and_close_are_idempotent(database_url: str) -> None:
     await repo.open()  # a second open keeps the same connections
     try:
         task = await repo.create("once")
-        assert await repo.find() == [task]
+        assert (await repo.find()).tasks == [task]
     finally:
         await repo.close()
         await repo.close()

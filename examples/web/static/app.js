@@ -60,9 +60,24 @@ function removeTask(id) {
   if (existing) existing.remove();
 }
 
+// Every task, page by page: GET /tasks answers {items, next} with at most 200 tasks a page;
+// `next` is the cursor of the following page (null on the last). Cursors follow creation
+// order, so tasks created meanwhile land on a later page instead of shifting this one.
+async function fetchAllTasks() {
+  const tasks = [];
+  let cursor = null;
+  do {
+    const query = "?limit=200" + (cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`);
+    const page = await api("GET", "/tasks" + query);
+    tasks.push(...page.items);
+    cursor = page.next;
+  } while (cursor !== null);
+  return tasks;
+}
+
 async function loadTasks() {
   try {
-    const tasks = await api("GET", "/tasks");
+    const tasks = await fetchAllTasks();
     $("#tasks").replaceChildren(...tasks.map(renderTask));
     showError(null);
   } catch (error) {

@@ -57,6 +57,21 @@ _KEY_KINDS = {"HS": "an HMAC secret", "RS": "an RSA key", "PS": "an RSA key", "E
 _KEY_KINDS_BY_NAME = {"EdDSA": "an Ed25519/Ed448 key"}
 
 
+# APPSEC: PyJWT compares these claims after int(), so it lets "exp": "9999999999" (a string)
+# through. RFC 7519 makes them JSON numbers; a token with another type is refused as invalid.
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _time_claims_are_numbers(claims: Mapping[str, Any]) -> bool:
+    for name in _TIME_CLAIMS:
+        if name in claims:
+            value = claims[name]
+            # bool is an int subclass in Python, but JSON true is not a NumericDate.
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+    return True
+
+
 def _key_kind(algorithm: str) -> str:
     kind = _KEY_KINDS_BY_NAME.get(algorithm) or _KEY_KINDS.get(algorithm[:2])
     return kind or f"a key for {algorithm}"
@@ -213,6 +228,8 @@ class JWTAuthMiddleware:
             return "the token has expired"
         except self._invalid:
             return "the token is invalid"
+        if not _time_claims_are_numbers(claims):
+            return "the token is invalid"
         subject = claims.get("sub")
         user = AuthUser(
             subject=subject if isinstance(subject, str) else None,
@@ -222,7 +239,7 @@ class JWTAuthMiddleware:
         if self.cache_size:
             if len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]  # the oldest entry
-            # PyJWT checked that exp, when present, is an integer.
+            # exp, when present, is a number (checked above; PyJWT checked it fits an int).
             expires = int(claims["exp"]) if "exp" in claims else None
             remembered = AuthUser(user.subject, user.scopes, _copy_claims(claims))
             self._verified[token] = (remembered, expires, _is_nested(claims))
