@@ -30,7 +30,7 @@ from aaf.broadcast import Broadcast
 from aaf.health import health_router
 
 from ..chat import ChatTokens, MemoryPresence, Presence, RedisPresence, chat_router
-from ..feed import EventLog, MemoryEventLog, RedisEventLog, TaskFeed
+from ..feed import FEED_CHANNEL, EventLog, MemoryEventLog, RedisEventLog, TaskFeed
 from ..tasks import Settings, repository_for, tasks_router
 
 __all__ = ["STATIC", "app", "build_app", "chat_secret_from_env"]
@@ -80,11 +80,11 @@ def build_app(
     if settings.redis_url is None:
         broadcast = Broadcast("memory://")
         presence = MemoryPresence()
-        log = MemoryEventLog(broadcast)
+        log = MemoryEventLog(broadcast, channel=FEED_CHANNEL)
     else:
         broadcast = Broadcast(settings.redis_url)
         presence = RedisPresence(settings.redis_url)
-        log = RedisEventLog(settings.redis_url)
+        log = RedisEventLog(settings.redis_url, channel=FEED_CHANNEL)
     feed = TaskFeed(log, broadcast, ping_interval=ping_interval)
 
     @asynccontextmanager

@@ -1,7 +1,11 @@
 """A live feed of task changes over server-sent events (``GET /feed``), resumable across
-reconnects and server processes. Hook :meth:`TaskFeed.on_change` to the tasks API."""
+reconnects and server processes. Hook :meth:`TaskFeed.on_change` to the tasks API.
 
-from .feed import TaskFeed
-from .log import EventLog, FeedEvent, MemoryEventLog, RedisEventLog
+The log and the resuming are the library's (``aaf.sse_resume``); they are re-exported here so
+the demo app builds its feed from one place."""
 
-__all__ = ["EventLog", "FeedEvent", "MemoryEventLog", "RedisEventLog", "TaskFeed"]
+from aaf.sse_resume import EventLog, LoggedEvent, MemoryEventLog, RedisEventLog
+
+from .feed import FEED_CHANNEL, TaskFeed
+
+__all__ = ["FEED_CHANNEL", "EventLog", "LoggedEvent", "MemoryEventLog", "RedisEventLog", "TaskFeed"]

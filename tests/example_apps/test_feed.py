@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from examples.demo.app import build_app
-from examples.feed import FeedEvent, MemoryEventLog, RedisEventLog, TaskFeed
+from examples.feed import MemoryEventLog, RedisEventLog, TaskFeed
 from examples.feed.feed import RETRY_MS
 from examples.tasks import Settings, Task, TaskChange
 
 from aaf import App, ServerSentEvent
 from aaf.broadcast import Broadcast
+from aaf.sse_resume import EventId, LoggedEvent, parse_event_id
 from aaf.testing import AsyncTestClient
 
 from ..support.sse_frames import Frame, FrameReader
@@ -39,8 +40,24 @@ async def create(client: AsyncTestClient, title: str) -> dict[str, Any]:
     return task
 
 
-def fields(kind: str, event_id: int, task: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    return (kind, str(event_id), task)
+def fields(kind: str, event_id: int, task: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    return (kind, event_id, task)
+
+
+def counter(event_id: str | None) -> int:
+    """The counter of a well-formed ``<epoch>-<counter>`` id."""
+    parsed = parse_event_id(event_id or "")
+    assert parsed is not None, f"not an event id: {event_id!r}"
+    return parsed.counter
+
+
+async def current_id(client: AsyncTestClient) -> EventId:
+    """The feed's newest id, as a new client is told."""
+    async with client.stream("GET", "/feed") as response:
+        hello = await FrameReader(response).next()
+    parsed = parse_event_id(hello.id or "")
+    assert parsed is not None
+    return parsed
 
 
 async def test_changes_stream_as_they_happen_named_by_kind_with_ids(
@@ -52,19 +69,20 @@ async def test_changes_stream_as_they_happen_named_by_kind_with_ids(
         assert response.headers["cache-control"] == "no-cache"
         reader = FrameReader(response)
         hello = await reader.next()  # a new client: the current id and the retry delay
-        assert hello.fields == {"id": "0", "retry": str(RETRY_MS)}
+        assert hello.fields == {"id": hello.id, "retry": str(RETRY_MS)}
+        assert counter(hello.id) == 0
 
         task = await create(client, "Write the feed")
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("created", 1, task)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 1, task)
 
         done = (await client.patch(f"/tasks/{task['id']}", json={"done": True})).json()
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("updated", 2, done)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("updated", 2, done)
 
         deleted = (await client.delete(f"/tasks/{task['id']}")).json()
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("deleted", 3, deleted)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("deleted", 3, deleted)
 
 
 async def test_requests_that_change_nothing_send_nothing(client: AsyncTestClient) -> None:
@@ -76,56 +94,76 @@ async def test_requests_that_change_nothing_send_nothing(client: AsyncTestClient
         assert (await client.delete(f"/tasks/{missing}")).status_code == 404
         task = await create(client, "the only change")
         frame = await reader.next()  # the next frame is the one real change
-        assert (frame.event, frame.id, frame.json()) == fields("created", 1, task)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 1, task)
 
 
 async def test_a_client_coming_back_gets_what_it_missed_then_live_events(
     client: AsyncTestClient,
 ) -> None:
     tasks = [await create(client, f"task {n}") for n in range(1, 4)]
-    async with client.stream("GET", "/feed", headers={"last-event-id": "1"}) as response:
+    seen = EventId((await current_id(client)).epoch, 1)
+    async with client.stream("GET", "/feed", headers={"last-event-id": str(seen)}) as response:
         reader = FrameReader(response)
         for event_id, task in ((2, tasks[1]), (3, tasks[2])):
             frame = await reader.next()
-            assert (frame.event, frame.id, frame.json()) == fields("created", event_id, task)
+            assert (frame.event, counter(frame.id), frame.json()) == fields(
+                "created", event_id, task
+            )
         live = await create(client, "task 4")
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("created", 4, live)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 4, live)
 
 
 async def test_a_client_that_missed_nothing_just_waits(client: AsyncTestClient) -> None:
     await create(client, "seen already")
-    async with client.stream("GET", "/feed", headers={"last-event-id": "1"}) as response:
+    seen = str(await current_id(client))
+    async with client.stream("GET", "/feed", headers={"last-event-id": seen}) as response:
         reader = FrameReader(response)
         task = await create(client, "new")
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("created", 2, task)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 2, task)
+
+
+async def test_an_empty_last_event_id_counts_as_a_new_client(client: AsyncTestClient) -> None:
+    await create(client, "before")
+    async with client.stream("GET", "/feed", headers={b"last-event-id": b""}) as response:
+        hello = await FrameReader(response).next()
+        assert hello.fields == {"id": hello.id, "retry": str(RETRY_MS)}
+        assert counter(hello.id) == 1
 
 
 @pytest.mark.parametrize(
     "last_event_id",
     # b"\xb2" is "²" in latin-1: str.isdigit() says yes, int() says no.
-    [b"", b"abc", b"-1", b"1.5", b" 1", b"\xb2", b"\xef\xbc\x99", b"1" * 19],
+    [b"abc", b"-1", b"1", b"57", b"1.5", b" 1", b"\xb2", b"\xef\xbc\x99", b"1" * 19],
 )
-async def test_an_unusable_last_event_id_counts_as_a_new_client(
+async def test_an_unusable_last_event_id_gets_a_reset(
     client: AsyncTestClient, last_event_id: bytes
 ) -> None:
+    # Malformed ids (the plain counters of older versions among them): what the client
+    # missed is unknown, so it reloads everything rather than miss something silently.
     await create(client, "before")
     headers = {b"last-event-id": last_event_id}
     async with client.stream("GET", "/feed", headers=headers) as response:
-        assert (await FrameReader(response).next()).fields == {"id": "1", "retry": str(RETRY_MS)}
+        frame = await FrameReader(response).next()
+        assert (frame.event, counter(frame.id), frame.json()) == ("reset", 1, {})
 
 
-async def test_an_id_from_another_history_gets_a_reset(client: AsyncTestClient) -> None:
-    # The log restarted (a new process with the memory log, a flushed Redis): id 57 is unknown.
+@pytest.mark.parametrize("history", ["another epoch", "a future id of this epoch"])
+async def test_an_id_from_another_history_gets_a_reset(
+    client: AsyncTestClient, history: str
+) -> None:
+    # The log restarted (a new process with the memory log, a flushed Redis): a new epoch.
     await create(client, "after the restart")
-    async with client.stream("GET", "/feed", headers={"last-event-id": "57"}) as response:
+    epoch = (await current_id(client)).epoch
+    stale = "0123456789abcdef-1" if history == "another epoch" else f"{epoch}-57"
+    async with client.stream("GET", "/feed", headers={"last-event-id": stale}) as response:
         reader = FrameReader(response)
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == ("reset", "1", {})
+        assert (frame.event, frame.id, frame.json()) == ("reset", f"{epoch}-1", {})
         task = await create(client, "live again")
         frame = await reader.next()
-        assert (frame.event, frame.id, frame.json()) == fields("created", 2, task)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 2, task)
 
 
 async def test_heartbeats_keep_an_idle_stream_open(events_url: str | None) -> None:
@@ -162,16 +200,18 @@ async def test_the_log_keeps_the_last_events_and_tells_when_some_are_gone(
     log_and_broadcast: tuple[MemoryEventLog | RedisEventLog, Broadcast],
 ) -> None:
     log, _ = log_and_broadcast
-    assert await log.last_id() == 0
-    assert await log.since(0) == []
+    epoch = (await log.last_id()).epoch
+    at = {n: EventId(epoch, n) for n in range(7)}
+    assert await log.last_id() == at[0]
+    assert await log.since(at[0]) == []
     for n in range(1, 6):
         data = f'{{"n": {n}}}'
-        assert await log.append("created", data) == FeedEvent(n, "created", data)
-    assert await log.last_id() == 5
-    assert [event.id for event in await log.since(2) or []] == [3, 4, 5]
-    assert await log.since(5) == []
-    assert await log.since(1) is None  # event 2 fell out of the 3-event log
-    assert await log.since(6) is None  # not an id of this log
+        assert await log.append("created", data) == LoggedEvent(at[n], "created", data)
+    assert await log.last_id() == at[5]
+    assert [event.id.counter for event in await log.since(at[2]) or []] == [3, 4, 5]
+    assert await log.since(at[5]) == []
+    assert await log.since(at[1]) is None  # event 2 fell out of the 3-event log
+    assert await log.since(at[6]) is None  # not an id of this log
 
 
 async def test_a_subscriber_that_fell_behind_is_refilled_from_the_log(
@@ -181,17 +221,18 @@ async def test_a_subscriber_that_fell_behind_is_refilled_from_the_log(
     feed = TaskFeed(log, broadcast)
     async with broadcast.subscribe(log.channel) as subscription:
         events = feed.events(subscription, None)
-        assert await anext(events) == ServerSentEvent(id="0", retry=RETRY_MS)
+        hello = await anext(events)
+        assert hello == ServerSentEvent(id=str(await log.last_id()), retry=RETRY_MS)
         titles = [f"t{n}" for n in range(1, 4)]
         for title in titles:
             await feed.on_change(change("created", title))
         # The subscription holds two messages: event 1 was dropped. The log fills the hole.
         sent = [await anext(events) for _ in titles]
-        assert [(e.event, e.id) for e in sent] == [("created", str(n)) for n in (1, 2, 3)]
+        assert [(e.event, counter(e.id)) for e in sent] == [("created", n) for n in (1, 2, 3)]
         assert [title_of(e) for e in sent] == titles
         await feed.on_change(change("updated", "t4"))
         following = await anext(events)  # 2 and 3 were skipped as already sent
-        assert (following.event, following.id) == ("updated", "4")
+        assert (following.event, counter(following.id)) == ("updated", 4)
         await events.aclose()
 
 
@@ -206,10 +247,10 @@ async def test_a_subscriber_that_fell_too_far_behind_gets_a_reset(
         for n in range(1, 6):  # the log keeps 3, the subscription 2
             await feed.on_change(change("created", f"t{n}"))
         reset = await anext(events)
-        assert (reset.event, reset.id, reset.text) == ("reset", "5", "{}")
+        assert (reset.event, counter(reset.id), reset.text) == ("reset", 5, "{}")
         await feed.on_change(change("deleted", "t6"))
         following = await anext(events)
-        assert (following.event, following.id) == ("deleted", "6")
+        assert (following.event, counter(following.id)) == ("deleted", 6)
         await events.aclose()
 
 
@@ -219,9 +260,11 @@ def title_of(event: ServerSentEvent) -> str:
 
 
 def test_feed_events_survive_the_wire_format() -> None:
-    event = FeedEvent(12, "updated", '{"title": "a b  c"}')
-    assert FeedEvent.decode(event.encode()) == event
-    assert event.to_sse() == ServerSentEvent('{"title": "a b  c"}', event="updated", id="12")
+    event = LoggedEvent(EventId("0123456789abcdef", 12), "updated", '{"title": "a b  c"}')
+    assert LoggedEvent.decode(event.encode()) == event
+    assert event.to_sse() == ServerSentEvent(
+        '{"title": "a b  c"}', event="updated", id="0123456789abcdef-12"
+    )
 
 
 async def test_logs_and_broadcasts_must_match(redis_url: str) -> None:
@@ -248,13 +291,18 @@ async def test_on_redis_every_process_shares_ids_and_events(redis_url: str) -> N
         await reader.next()
         first = await create(one, "through one")
         second = await create(two, "through two")
+        ids = []
         for event_id, task in ((1, first), (2, second)):
             frame = await reader.next()
-            assert (frame.event, frame.id, frame.json()) == fields("created", event_id, task)
+            assert (frame.event, counter(frame.id), frame.json()) == fields(
+                "created", event_id, task
+            )
+            ids.append(frame.id or "")
+        assert ids[0].split("-")[0] == ids[1].split("-")[0]  # one epoch for every process
     # A browser that saw event 1 through process two resumes through process one.
     async with (
         AsyncTestClient(demo(redis_url)) as one,
-        one.stream("GET", "/feed", headers={"last-event-id": "1"}) as response,
+        one.stream("GET", "/feed", headers={"last-event-id": ids[0]}) as response,
     ):
         frame = await FrameReader(response).next()
-        assert (frame.event, frame.id, frame.json()) == fields("created", 2, second)
+        assert (frame.event, counter(frame.id), frame.json()) == fields("created", 2, second)

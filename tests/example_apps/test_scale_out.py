@@ -15,12 +15,21 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
+from aaf.sse_resume import EventId, parse_event_id
+
 from ..support.postgres import PostgresServer
 from ..support.servers import serve
 from ..support.sse_frames import FrameReader
 
 pytestmark = pytest.mark.integration
 TARGET = "examples.demo.app:app"
+
+
+def next_id(event_id: str | None) -> EventId:
+    """The id after ``event_id`` in the same epoch."""
+    parsed = parse_event_id(event_id or "")
+    assert parsed is not None, f"not an event id: {event_id!r}"
+    return parsed.next()
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +103,7 @@ async def test_the_feed_on_one_process_sees_changes_made_through_the_other(
             created = (await client.post(f"{a}/tasks", json={"title": "feed me"})).json()
             frame = await reader.next_event()
             assert (frame.event, frame.json()) == ("created", created)
-            assert frame.id == str(int(hello.id) + 1)
+            assert frame.id == str(next_id(hello.id))  # "<epoch>-<counter>", one epoch for both
         # Away from the feed, a change is made through B; the browser comes back through A
         # with the last id it saw, and gets what it missed.
         task_id = created["id"]
@@ -104,6 +113,6 @@ async def test_the_feed_on_one_process_sees_changes_made_through_the_other(
             missed = await FrameReader(response).next_event()
             assert (missed.event, missed.id, missed.json()) == (
                 "deleted",
-                str(int(frame.id) + 1),
+                str(next_id(frame.id)),
                 deleted,
             )
