@@ -1,0 +1,207 @@
+"""Time limits: a handler decorator for routes and routers, and an ASGI middleware for a whole app.
+
+    @router.get("/report")
+    @timeout(5)                              # below the route decorator, next to the function
+    async def report(conn): ...
+
+    Router(decorators=[timeout(5)])          # every route of a router
+    aaf(routers, middleware=[Middleware(TimeoutMiddleware, seconds=30)])   # the whole app
+
+On expiry the handler is cancelled (its ``finally`` blocks and ``async with`` exits run) and the
+client gets ``503`` with aaf's JSON error body, or the status or response the decorator was
+given. A response that already started (``conn.send()`` streams, a returned streaming response)
+cannot change its status: it is left unfinished, so the server closes the connection and the
+client sees a truncated answer rather than a falsely complete one (aaf's rule for any error
+after the start), and a warning is logged.
+
+Routes without the decorator pay nothing: the deadline lives in the wrapper, built once at
+registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _json
+from ._callables import is_async_callable
+from .errors import HTTPError
+from .response import BaseResponse, HttpResponse
+from .websocket import NORMAL_CLOSURE, WebSocketState
+
+if TYPE_CHECKING:
+    from ._types import ASGIApp, Message, Receive, Scope, Send
+    from .connection import Connection
+
+__all__ = ["TimeoutMiddleware", "timeout"]
+
+logger = logging.getLogger("aaf.timeouts")
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+SESSION_LIMIT_REASON = "session time limit reached"
+
+
+def _check(seconds: float, status: int) -> None:
+    if not seconds > 0:
+        raise ValueError(f"a timeout must be a positive number of seconds, not {seconds!r}")
+    if not 400 <= status <= 599:
+        raise ValueError(f"a timeout answers with a 4xx/5xx status, not {status}")
+
+
+def _detail(seconds: float) -> str:
+    return f"the request took longer than {seconds:g} s"
+
+
+def timeout(
+    seconds: float,
+    *,
+    status: int = 503,
+    response: HttpResponse | None = None,
+    close_code: int = NORMAL_CLOSURE,
+) -> Callable[[H], H]:
+    """Bound one handler to ``seconds`` (put it *below* the route decorator).
+
+    HTTP: the bound covers the handler and a streaming response it returns (sent inside the
+    bound). On expiry before the response started, the answer is ``HTTPError(status)`` (JSON
+    ``{"error": "the request took longer than 5 s"}``, through ``exception_handlers``) or, if
+    given, ``response`` (a whole ``HttpResponse``, reused for every expiry). After the start,
+    the response is cut (left unfinished) and a warning logged.
+
+    WebSocket: the bound covers the whole session. Before ``accept()`` the handshake is refused
+    with ``status``/``response``; an accepted socket is closed with ``close_code`` (default
+    1000, reason "session time limit reached": a deliberate end, not an error).
+
+    The handler must be ``async def``: a thread running a plain ``def`` cannot be cancelled.
+    """
+    _check(seconds, status)
+
+    def decorator(handler: H) -> H:
+        if not is_async_callable(handler):
+            raise TypeError(
+                f"timeout() needs an 'async def' handler, not {handler!r}: a plain def runs in a "
+                "thread, which cannot be cancelled when the time is up"
+            )
+
+        @functools.wraps(handler)
+        async def bounded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+            deadline = asyncio.timeout(seconds)
+            try:
+                async with deadline:
+                    result = await handler(conn, *args, **kwargs)
+                    if conn.scope["type"] == "http" and _streams(result):
+                        # A returned stream is sent after the handler returns; sending it here
+                        # keeps it inside the bound.
+                        await conn.respond(result)
+                        return None
+                    return result
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # the handler's own TimeoutError (its own deadline), not this one
+                if conn.scope["type"] == "websocket":
+                    return await _end_session(conn, seconds, status, response, close_code)
+                return _expired(conn, seconds, status, response)
+
+        return bounded  # type: ignore[return-value]
+
+    return decorator
+
+
+def _streams(result: object) -> bool:
+    return isinstance(result, BaseResponse) and not isinstance(result, HttpResponse)
+
+
+def _expired(
+    conn: Connection, seconds: float, status: int, response: HttpResponse | None
+) -> HttpResponse:
+    if conn.started:
+        logger.warning(
+            "%s %s took longer than %g s after its response started; the response is cut",
+            conn.method,
+            conn.path,
+            seconds,
+        )
+        # Raised after the start, an HTTPError leaves the response unfinished (the app's rule).
+        raise HTTPError(status, _detail(seconds))
+    if response is None:
+        raise HTTPError(status, _detail(seconds))
+    # Headers the cancelled handler put on the connection belong to the answer that failed.
+    conn._resp_headers = None
+    return response
+
+
+async def _end_session(
+    conn: Connection,
+    seconds: float,
+    status: int,
+    response: HttpResponse | None,
+    close_code: int,
+) -> HttpResponse | None:
+    state = conn.ws_state
+    if state == WebSocketState.CONNECTING:
+        if response is not None:
+            return response  # returned before accept: the handshake is refused with it
+        raise HTTPError(status, _detail(seconds))
+    if state == WebSocketState.CONNECTED:
+        logger.info("closing WebSocket %s after its %g s time limit", conn.path, seconds)
+        await conn.close(close_code, SESSION_LIMIT_REASON)
+    return None
+
+
+class TimeoutMiddleware:
+    """Bound every HTTP request of an app to ``seconds`` (WebSockets and lifespan pass through).
+
+    The inner app is cancelled on expiry. If it had not started its response, the client gets
+    ``status`` with aaf's JSON error body; if it had, the response is left unfinished (the
+    server closes the connection) and a warning is logged. Use the ``timeout()`` decorator for
+    routes that need another bound: the shorter of the two wins.
+    """
+
+    def __init__(self, app: ASGIApp, *, seconds: float, status: int = 503) -> None:
+        _check(seconds, status)
+        self.app = app
+        self.seconds = seconds
+        self.status = status
+        self._body = _json.encode({"error": _detail(seconds)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            if started:
+                logger.warning(
+                    "%s %s took longer than %g s after its response started; the response is cut",
+                    scope["method"],
+                    scope["path"],
+                    self.seconds,
+                )
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(self._body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": self._body})
