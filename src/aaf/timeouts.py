@@ -117,16 +117,9 @@ def _streams(result: object) -> bool:
 def _expired(
     conn: Connection, seconds: float, status: int, response: HttpResponse | None
 ) -> HttpResponse:
-    if conn.started:
-        logger.warning(
-            "%s %s took longer than %g s after its response started; the response is cut",
-            conn.method,
-            conn.path,
-            seconds,
-        )
-        # Raised after the start, an HTTPError leaves the response unfinished (the app's rule).
-        raise HTTPError(status, _detail(seconds))
-    if response is None:
+    if conn.started or response is None:
+        # Raised after the start, an HTTPError leaves the response unfinished and is logged as
+        # a warning by the app (its rule for any error after the start).
         raise HTTPError(status, _detail(seconds))
     # Headers the cancelled handler put on the connection belong to the answer that failed.
     conn._resp_headers = None
