@@ -235,6 +235,16 @@ def test_the_middleware_answers_503_for_a_slow_request() -> None:
     assert response.json() == {"error": "the request took longer than 0.05 s"}
 
 
+def test_the_middleware_answers_head_without_a_body() -> None:
+    # The strict test client refuses body bytes on HEAD: the 503 keeps its headers only.
+    response = middleware_app().head("/slow")
+    assert response.status_code == 503
+    assert response.content == b""
+    assert response.headers["content-length"] == str(
+        len(b'{"error":"the request took longer than 0.05 s"}')
+    )
+
+
 def test_the_middleware_leaves_fast_requests_and_websockets_alone() -> None:
     client = middleware_app()
     assert client.get("/fast").text == "fast"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _json
 from ._callables import is_async_callable
+from ._http import start_message
 from .errors import HTTPError
 from .response import BaseResponse, HttpResponse
 from .websocket import NORMAL_CLOSURE, WebSocketState
@@ -187,14 +188,13 @@ class TimeoutMiddleware:
                     self.seconds,
                 )
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(self._body)).encode()),
-                    ],
-                }
+            # The one rule for response starts: no body on HEAD, a Content-Length that fits.
+            start, keep = start_message(
+                self.status,
+                scope.get("method") == "HEAD",
+                [(b"content-type", b"application/json")],
+                None,
+                len(self._body),
             )
-            await send({"type": "http.response.body", "body": self._body})
+            await send(start)
+            await send({"type": "http.response.body", "body": self._body if keep else b""})
