@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,8 +27,9 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.MULTILINE)
 
 
 class Served:
-    def __init__(self, port: int, log: Any) -> None:
+    def __init__(self, port: int, log: Any, process: subprocess.Popen[bytes]) -> None:
         self.port = port
+        self.process = process
         self._log = log
 
     def stderr(self) -> str:
@@ -35,12 +38,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def aaf_run(*options: str) -> Iterator[Served]:
+def aaf_run(*options: str, target: str = TARGET) -> Iterator[Served]:
     """``aaf run`` on the test app in a subprocess; yields its port and (later) its stderr."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "aaf.cli", "run", TARGET, "--port", str(port), *options]
+    command = [sys.executable, "-m", "aaf.cli", "run", target, "--port", str(port), *options]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command,
@@ -56,7 +59,7 @@ def aaf_run(*options: str) -> Iterator[Served]:
             except Exception:
                 stop(process)
                 raise RuntimeError(f"aaf run did not start:\n{tail(log)}") from None
-            yield Served(port, log)
+            yield Served(port, log, process)
         finally:
             stop(process)
 
@@ -206,3 +209,17 @@ def test_log_level_warning_hides_aafs_info_lines() -> None:
         stderr = served.stderr()
     assert "an aaf info line" not in stderr
     assert "[aaf.error]" in stderr  # the ERROR still shows: the level filters, not the handler
+
+
+@pytest.mark.integration
+def test_ctrl_c_with_an_event_stream_open_prints_no_traceback() -> None:
+    with aaf_run("--timeout-graceful-shutdown", "1", target="examples.demo.app:app") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as stream:
+            stream.sendall(b"GET /feed HTTP/1.1\r\nHost: demo\r\nAccept: text/event-stream\r\n\r\n")
+            assert stream.recv(100).startswith(b"HTTP/1.1 200")
+            served.process.send_signal(signal.SIGINT)
+            assert served.process.wait(30) == 0
+        stderr = served.stderr()
+    assert "Finished server process" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "cancelled at shutdown" in stderr, stderr

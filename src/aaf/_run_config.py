@@ -4,12 +4,21 @@ loggers (``aaf.error``, ``aaf.background``, ``aaf.access`` ...) next to uvicorn'
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import logging
 from typing import Any
 
 from .app import App
 
-__all__ = ["DEFAULT_WS", "aaf_logging_config", "log_level_number", "pick_ws", "websocket_limit"]
+__all__ = [
+    "DEFAULT_WS",
+    "ShutdownCancelFilter",
+    "aaf_logging_config",
+    "log_level_number",
+    "pick_ws",
+    "websocket_limit",
+]
 
 #: The WebSocket implementation ``aaf run`` asks uvicorn for (see docs/deployment.md for what
 #: was measured): wsproto answers a refused handshake without an ERROR line, accepts large
@@ -57,6 +66,33 @@ def log_level_number(name: str) -> int:
         raise ValueError(f"unknown --log-level {name!r}; use one of: {choices}") from None
 
 
+class ShutdownCancelFilter(logging.Filter):
+    """Turns uvicorn's traceback for a response it cancelled at shutdown into one INFO line.
+
+    An open event stream or WebSocket never ends by itself, so Ctrl-C cancels it once
+    ``--timeout-graceful-shutdown`` has passed; uvicorn then logs the ``CancelledError`` as an
+    "Exception in ASGI application" traceback although nothing failed.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError) and _cancelled_at_shutdown(exc):
+            record.msg, record.args = "an open response was cancelled at shutdown", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _cancelled_at_shutdown(exc: BaseException) -> bool:
+    """uvicorn's shutdown cancel, or a cancel of the clean-up that ran while handling it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncio.CancelledError) and "graceful shutdown" in str(seen):
+            return True
+        seen = seen.__context__
+    return False
+
+
 def aaf_logging_config(level: int) -> dict[str, Any]:
     """uvicorn's logging setup with a time on every line, plus a handler for the ``aaf`` loggers.
 
@@ -65,6 +101,7 @@ def aaf_logging_config(level: int) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"shutdown_cancel": {"()": "aaf._run_config.ShutdownCancelFilter"}},
         "formatters": {
             "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": _TIMED_FORMAT},
             "aaf": {"()": "uvicorn.logging.DefaultFormatter", "fmt": _AAF_FORMAT},
@@ -73,6 +110,7 @@ def aaf_logging_config(level: int) -> dict[str, Any]:
         "handlers": {
             "default": {
                 "formatter": "default",
+                "filters": ["shutdown_cancel"],
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
             },
