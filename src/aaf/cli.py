@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._run_config import aaf_logging_config, log_level_number, pick_ws, websocket_limit
 from ._trace_render import DEFAULT_MAX_SHOWN
 from .app import App
 from .routing import Route, Router
@@ -108,12 +109,18 @@ def router_app() -> App:
 def uvicorn_target(target: str) -> tuple[str, bool]:
     """What ``aaf run`` hands uvicorn for ``target``: an import string and whether it names a
     factory. A Router is not an ASGI app, so it is served through :func:`router_app`."""
+    import_string, factory, _ = _resolve_run_target(target)
+    return import_string, factory
+
+
+def _resolve_run_target(target: str) -> tuple[str, bool, int | None]:
+    """:func:`uvicorn_target` plus the app's largest WebSocket message (None: not an aaf app)."""
     loaded = load_target(target)  # fail fast with a clear message before uvicorn starts
     if isinstance(loaded, Router):
         os.environ[ROUTER_TARGET_ENV] = target
         # Spelled out: under "python -m aaf.cli" this module's __name__ is "__main__".
-        return "aaf.cli:router_app", True
-    return target, False
+        return "aaf.cli:router_app", True, websocket_limit(App([loaded]))
+    return target, False, websocket_limit(loaded)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -123,7 +130,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise TargetError(
             "aaf run needs uvicorn: pip install 'uvicorn[standard]' (aaf's 'server' extra)"
         ) from None
-    import_string, factory = uvicorn_target(args.target)
+    import_string, factory, ws_limit = _resolve_run_target(args.target)
+    try:
+        level = log_level_number(args.log_level)
+    except ValueError as exc:
+        raise TargetError(str(exc)) from None
+    options: dict[str, Any] = {}
+    ws_max_size = args.ws_max_size if args.ws_max_size is not None else ws_limit
+    if ws_max_size is not None:  # otherwise (not an aaf app): uvicorn's own default
+        options["ws_max_size"] = ws_max_size
     uvicorn.run(
         import_string,
         factory=factory,
@@ -131,7 +146,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         port=args.port,
         reload=args.reload,
         workers=args.workers,
-        log_level=args.log_level,
+        log_level=level,
+        # The user's file replaces aaf's setup entirely, as it would uvicorn's.
+        log_config=args.log_config or aaf_logging_config(level),
+        access_log=args.access_log,
+        ws=pick_ws(args.ws),
+        **options,
         root_path=args.root_path,
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
@@ -195,7 +215,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--reload", action="store_true", help="restart when code changes")
     run.add_argument("--workers", type=int, default=None, help="worker processes")
-    run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--log-level",
+        default="info",
+        help="critical, error, warning, info, debug or trace; for uvicorn's and aaf's loggers",
+    )
+    run.add_argument(
+        "--log-config",
+        default=None,
+        metavar="FILE",
+        help="a logging config file (.json, .yaml, .ini) used instead of aaf's setup",
+    )
+    run.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="uvicorn's one line per request (default: on)",
+    )
+    run.add_argument(
+        "--ws",
+        default=None,
+        choices=["wsproto", "websockets-sansio", "websockets", "auto", "none"],
+        help="uvicorn's WebSocket implementation (default: wsproto when installed)",
+    )
+    run.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="largest WebSocket message the server reads (default: the app's WebSocket limit)",
+    )
     run.add_argument("--root-path", default="", help="the prefix a proxy mounts the app at")
     run.add_argument(
         "--proxy-headers",
