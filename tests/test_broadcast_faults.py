@@ -15,8 +15,8 @@ from examples.chat import MemoryPresence, chat_router
 from examples.demo.app import build_app
 from examples.tasks import Settings
 
-from aaf.broadcast import Broadcast, BroadcastUnavailable, Subscription
 from aaf import WebSocketDisconnect, aaf
+from aaf.broadcast import Broadcast, BroadcastUnavailable, Subscription
 from aaf.testing import AsyncTestClient, WebSocketDenied
 from tests.support.redis import redis_process
 

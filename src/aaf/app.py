@@ -36,8 +36,8 @@ from .routing import Mount, Route, RouteError, Router
 from .routing._decorators import RouteDecorators
 from .websocket import (
     INTERNAL_ERROR,
-    TRY_AGAIN_LATER,
     POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
     WebSocketDataError,
     WebSocketDisconnect,
     WebSocketState,

@@ -2,8 +2,8 @@
 
 ``with redis_server() as url:`` yields ``redis://127.0.0.1:PORT/0`` and stops the server after
 the block; ``redis_process(port)`` yields the URL and the process (to freeze it with SIGSTOP, or
-stop it and start another on the same ``port``). Without the binary it skips the test locally and fails it under ``CI=true`` (CI
-installs the Debian package ``redis-server``).
+stop it and start another on the same ``port``). Without the binary it skips the test locally
+and fails it under ``CI=true`` (CI installs the Debian package ``redis-server``).
 """
 
 from __future__ import annotations
