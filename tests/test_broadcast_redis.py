@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as redis
 
-from aaf.broadcast import Broadcast, BroadcastError, Subscription
+from aaf.broadcast import Broadcast, BroadcastError, BroadcastUnavailable, Subscription
 from aaf.testing import TestClient
 from tests.support.chat import chat_app
 from tests.support.redis import redis_server
@@ -147,9 +147,8 @@ async def test_unreachable_redis_fails_at_connect() -> None:
 async def test_a_subscription_redis_never_confirms_times_out(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with Broadcast(redis_url) as broadcast:
+    async with Broadcast(redis_url, timeout=0.05) as broadcast:
         backend = broadcast._backend
-        monkeypatch.setattr(backend, "confirm_timeout", 0.05)
         confirmations = backend._confirmations  # type: ignore[attr-defined]
 
         class Forgetful(dict[str, list[asyncio.Future[None]]]):
@@ -157,9 +156,15 @@ async def test_a_subscription_redis_never_confirms_times_out(
                 return []  # the reader never finds the waiter: no confirmation
 
         monkeypatch.setattr(backend, "_confirmations", Forgetful(confirmations))
-        with pytest.raises(BroadcastError, match="did not confirm the subscription"):
+        with pytest.raises(BroadcastUnavailable, match="did not confirm the subscription"):
             async with broadcast.subscribe("unconfirmed"):
                 pass
+        monkeypatch.undo()
+        # The failed subscription was undone, and the next one works.
+        assert await subscribers(redis_url, "unconfirmed") == 0
+        async with broadcast.subscribe("unconfirmed") as subscription:
+            await broadcast.publish("unconfirmed", "now")
+            assert await next_message(subscription) == "now"
 
 
 async def test_without_redis_py_the_error_says_what_to_install(

@@ -88,7 +88,7 @@ def chat_router(
             return  # the client left, or the receive loop closed the socket (1009)
         except BroadcastError:
             logger.warning("chat broadcast lost; closing %s", conn.path)
-            await conn.close(1011, "chat unavailable, reconnect later")
+            await conn.close(1013, "chat unavailable, reconnect later")  # try again later
             return
         # The broadcast disconnected: the server is shutting down.
         await conn.close(1001, "server shutting down")

@@ -16,6 +16,8 @@ instead: reload everything (``GET /tasks``). ``: ping`` comments keep idle strea
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 
@@ -28,6 +30,8 @@ from aaf.sse_resume import EventLog, MemoryEventLog, resumable_events
 from ..tasks import TaskChange
 
 __all__ = ["FEED_CHANNEL", "RETRY_MS", "TaskFeed"]
+
+logger = logging.getLogger(__name__)
 
 # The channel (and Redis key prefix) the demo's log uses.
 FEED_CHANNEL = "feed:tasks"
@@ -54,8 +58,22 @@ class TaskFeed:
         self.ping_interval = ping_interval
 
     async def on_change(self, change: TaskChange) -> None:
-        """The tasks API's ``on_change`` hook: record and publish one change."""
-        await self.log.append(change.kind, msgspec.json.encode(change.task.to_json()).decode())
+        """The tasks API's ``on_change`` hook: record and publish one change.
+
+        Bounded by the broadcast's ``publish_timeout``: a frozen Redis must not hold the write's
+        answer (the change is stored already). The event is then lost, and logged as such;
+        feed clients see it on their next reload."""
+        data = msgspec.json.encode(change.task.to_json()).decode()
+        try:
+            async with asyncio.timeout(self.broadcast.publish_timeout):
+                await self.log.append(change.kind, data)
+        except TimeoutError:
+            logger.warning(
+                "feed event lost: %s of task %s not recorded within %ss (publish_timeout)",
+                change.kind,
+                change.task.id,
+                self.broadcast.publish_timeout,
+            )
 
     def events(
         self, subscription: Subscription, last_event_id: str | None

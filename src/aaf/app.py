@@ -37,6 +37,7 @@ from .routing._decorators import RouteDecorators
 from .websocket import (
     INTERNAL_ERROR,
     POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
     WebSocketDataError,
     WebSocketDisconnect,
     WebSocketState,
@@ -398,7 +399,7 @@ class App(RouteDecorators):
         elif isinstance(exc, HTTPError):
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
             refusal = HttpResponse(exc.json_body(), exc.status_code, headers, "application/json")
-            code = POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR
+            code = _close_code_for(exc.status_code)
             await _refuse_or_close(conn, refusal, code, str(exc.detail))
         else:
             # A WebSocketDisconnect here came from sending to another, dead socket: this one
@@ -480,3 +481,12 @@ async def _refuse_or_close(conn: Connection, denial: BaseResponse, code: int, re
 
 
 aaf = App
+
+
+def _close_code_for(status_code: int) -> int:
+    """The close code for an HTTPError raised after accept(): the client's fault (4xx) is a
+    policy violation; 503 (a backend down for now) is 1013 "try again later", so clients
+    reconnect; any other 5xx is an internal error."""
+    if status_code < 500:
+        return POLICY_VIOLATION
+    return TRY_AGAIN_LATER if status_code == 503 else INTERNAL_ERROR

@@ -29,6 +29,15 @@ Publishing never waits for subscribers. When a subscriber's queue is full, its O
 message is dropped to make room for the new one; ``subscription.dropped`` counts the losses and
 a warning is logged on the first one. A slow consumer therefore loses old messages, never
 blocks the publisher, and never holds more than ``max_queue`` messages in memory.
+
+Redis down or frozen: a subscribe waits at most ``timeout`` seconds (default 2) for Redis to
+confirm, a publish at most ``publish_timeout`` (default 1); then, or on any Redis error, they
+raise ``BroadcastUnavailable``, which is an ``HTTPError(503)`` with ``Retry-After``: a handler
+that lets it through answers 503 (a WebSocket: denied with 503 before ``accept()``, closed with
+1013 "try again later" after). A failed subscribe leaves nothing subscribed: the pub/sub
+connection is closed (Redis drops its subscriptions), its subscriptions end with
+``BroadcastUnavailable``, and the next subscribe opens a new connection. Subscribes to different
+channels never wait for each other.
 """
 
 from __future__ import annotations
@@ -36,242 +45,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Broadcast", "BroadcastError", "Subscription"]
+from ._broadcast_hub import BroadcastError, BroadcastUnavailable, Subscription, _Backend, _Hub
+from ._broadcast_redis import _cancel_for_sure as _cancel_for_sure  # for its tests
+from ._broadcast_redis import _RedisBackend
+
+__all__ = ["Broadcast", "BroadcastError", "BroadcastUnavailable", "Subscription"]
 
 logger = logging.getLogger("aaf.broadcast")
-
-
-class BroadcastError(RuntimeError):
-    """The broadcast is not connected, or lost its backend (Redis went away)."""
-
-
-class Subscription:
-    """Messages of one channel for one subscriber: ``async for message in subscription``.
-
-    The iteration ends when the broadcast disconnects; it raises ``BroadcastError`` if the
-    backend connection is lost.
-    """
-
-    __slots__ = ("_closed", "_error", "_queue", "_waiter", "channel", "dropped")
-
-    def __init__(self, channel: str, max_queue: int) -> None:
-        self.channel = channel
-        #: Messages dropped because this subscriber fell ``max_queue`` messages behind.
-        self.dropped = 0
-        # PERF: a deque with maxlen drops the oldest item by itself when full.
-        self._queue: deque[str] = deque(maxlen=max_queue)
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-        self._error: BaseException | None = None
-
-    def _put(self, message: str) -> None:
-        queue = self._queue
-        if len(queue) == queue.maxlen:
-            self.dropped += 1
-            if self.dropped == 1:
-                logger.warning(
-                    "subscriber of %r is %d messages behind; dropping its oldest messages",
-                    self.channel,
-                    queue.maxlen,
-                )
-        queue.append(message)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _close(self, error: BaseException | None = None) -> None:
-        self._closed = True
-        self._error = error
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> str:
-        while not self._queue:
-            if self._closed:
-                if self._error is not None:
-                    raise BroadcastError(str(self._error)) from self._error
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._queue.popleft()
-
-    def __repr__(self) -> str:
-        return f"<Subscription {self.channel!r} queued={len(self._queue)} dropped={self.dropped}>"
-
-
-class _Hub:
-    """Local fan-out: channel -> the subscriptions of this process."""
-
-    def __init__(self) -> None:
-        self.channels: dict[str, set[Subscription]] = {}
-        # Drops of subscriptions already closed (live ones keep their own count).
-        self.dropped_closed = 0
-
-    def deliver(self, channel: str, message: str) -> None:
-        for subscription in self.channels.get(channel, ()):
-            subscription._put(message)
-
-    def close_all(self, error: BaseException | None = None) -> None:
-        for subscriptions in self.channels.values():
-            for subscription in subscriptions:
-                self.dropped_closed += subscription.dropped
-                subscription._close(error)
-        self.channels.clear()
-
-
-class _Backend:
-    """Where messages travel between processes; the memory backend does not leave this one."""
-
-    def __init__(self, hub: _Hub) -> None:
-        self.hub = hub
-
-    async def connect(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
-
-    async def publish(self, channel: str, message: str) -> None:
-        self.hub.deliver(channel, message)
-
-    async def listen(self, channel: str) -> None:
-        """The first local subscriber of ``channel`` arrived."""
-
-    async def unlisten(self, channel: str) -> None:
-        """The last local subscriber of ``channel`` left."""
-
-
-class _RedisBackend(_Backend):
-    """Redis pub/sub: one connection for SUBSCRIBE (read by one task), the pool for PUBLISH."""
-
-    # How long to wait for Redis to confirm a SUBSCRIBE before giving up.
-    confirm_timeout = 10.0
-    # How long disconnect() keeps cancelling the reader task before leaving it behind.
-    stop_timeout = 5.0
-
-    def __init__(self, hub: _Hub, url: str) -> None:
-        super().__init__(hub)
-        self.url = url
-        self._client: Any = None
-        self._pubsub: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
-
-    async def connect(self) -> None:
-        try:
-            import redis.asyncio as redis  # the optional 'redis' extra
-        except ImportError:
-            raise BroadcastError(
-                "a redis:// broadcast needs redis-py: pip install redis (aaf's 'redis' extra)"
-            ) from None
-        client = redis.Redis.from_url(self.url)
-        try:
-            await client.ping()  # fail at startup, not at the first publish
-        except Exception as exc:
-            await client.aclose()
-            raise BroadcastError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        self._client = client
-        self._pubsub = client.pubsub()
-
-    async def disconnect(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await _cancel_for_sure(reader, self.stop_timeout)
-        self._confirmations.clear()
-        await self._pubsub.aclose()
-        await self._client.aclose()
-
-    async def publish(self, channel: str, message: str) -> None:
-        await self._client.publish(channel, message)
-
-    async def listen(self, channel: str) -> None:
-        confirmed = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(channel, []).append(confirmed)
-        await self._pubsub.subscribe(channel)
-        if self._reader is None or self._reader.done():
-            # First subscriber, or the reader ended when the connection was lost (redis-py
-            # reconnected for this SUBSCRIBE): start reading again.
-            self._reader = asyncio.get_running_loop().create_task(self._read())
-        try:
-            async with asyncio.timeout(self.confirm_timeout):
-                await confirmed
-        except TimeoutError:
-            raise BroadcastError(
-                f"Redis did not confirm the subscription to {channel!r} within "
-                f"{self.confirm_timeout}s"
-            ) from None
-
-    async def unlisten(self, channel: str) -> None:
-        await self._pubsub.unsubscribe(channel)
-
-    async def _read(self) -> None:
-        pubsub = self._pubsub
-        try:
-            while True:
-                message = await pubsub.get_message(timeout=None)
-                kind = message["type"] if message else None
-                if kind == "message":
-                    channel = message["channel"].decode("utf-8", "replace")
-                    self.hub.deliver(channel, message["data"].decode("utf-8", "replace"))
-                elif kind == "subscribe":
-                    channel = message["channel"].decode("utf-8", "replace")
-                    for waiter in self._confirmations.pop(channel, ()):
-                        # A subscriber that timed out has given up on (cancelled) its waiter.
-                        with contextlib.suppress(asyncio.InvalidStateError):
-                            waiter.set_result(None)
-        except Exception as exc:
-            logger.exception("lost the Redis pub/sub connection at %s", self.url)
-            error = BroadcastError(f"lost the Redis pub/sub connection: {exc}")
-            for waiters in self._confirmations.values():
-                for waiter in waiters:
-                    with contextlib.suppress(asyncio.InvalidStateError):
-                        waiter.set_exception(error)
-            self._confirmations.clear()
-            self.hub.close_all(error)
-
-
-async def _cancel_for_sure(task: asyncio.Task[None], patience: float) -> None:
-    """Cancel ``task`` and wait for it, cancelling again while it survives, for ``patience`` s.
-
-    redis-py on Python 3.11 can lose a cancellation that lands just as a command completes (an
-    asyncio.wait_for inside it), and the reader then blocks again: a single cancel() followed by
-    an unbounded wait could hang the app's shutdown.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    while not task.done() and loop.time() < deadline:
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    if not task.done():
-        logger.warning("the Redis pub/sub reader did not stop within %ss; leaving it", patience)
 
 
 class Broadcast:
     """Publish/subscribe across connections (``memory://``) or processes (``redis://``).
 
     ``max_queue`` bounds each subscriber's backlog (see the module docs for what happens when
-    it is full). Call ``connect()``/``disconnect()`` from the app's lifespan, or use
-    ``async with broadcast:``.
+    it is full). ``timeout`` bounds a subscribe (Redis must confirm it in time) and
+    ``publish_timeout`` a publish, in seconds; past them, or when Redis fails, they raise
+    ``BroadcastUnavailable`` (a 503). Call ``connect()``/``disconnect()`` from the app's
+    lifespan, or use ``async with broadcast:``.
     """
 
-    def __init__(self, url: str = "memory://", *, max_queue: int = 1000) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        max_queue: int = 1000,
+        timeout: float = 2.0,
+        publish_timeout: float = 1.0,
+    ) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue}")
+        if not timeout > 0 or not publish_timeout > 0:
+            raise ValueError(
+                f"timeout and publish_timeout are seconds above 0, not {timeout}/{publish_timeout}"
+            )
         self.url = url
         self.max_queue = max_queue
+        self.timeout = timeout
+        self.publish_timeout = publish_timeout
         self._hub = _Hub()
         scheme = urlsplit(url).scheme
         if scheme == "memory":
@@ -283,7 +97,7 @@ class Broadcast:
                 f"unsupported broadcast URL {url!r}; use memory:// or redis://host:port/db"
             )
         self._connected = False
-        self._lock = asyncio.Lock()
+        self._locks = _ChannelLocks()
 
     @property
     def connected(self) -> bool:
@@ -337,31 +151,59 @@ class Broadcast:
             )
 
     async def publish(self, channel: str, message: str) -> None:
-        """Send ``message`` to every subscriber of ``channel`` (never waits for them)."""
+        """Send ``message`` to every subscriber of ``channel`` (never waits for them).
+
+        Raises ``BroadcastUnavailable`` when Redis fails or takes over ``publish_timeout``."""
         self._check_connected()
         if not isinstance(message, str):
             raise TypeError(
                 f"broadcast messages are str, not {type(message).__name__}; encode data first "
                 "(for example with json.dumps)"
             )
-        await self._backend.publish(channel, message)
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self._backend.publish(channel, message)
+        except TimeoutError:
+            error = BroadcastUnavailable(
+                f"publishing to {channel!r} took over {self.publish_timeout}s (publish_timeout)"
+            )
+            logger.warning("%s", error)
+            raise error from None
+        except BroadcastUnavailable as exc:
+            logger.warning("%s", exc)
+            raise
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        """Receive the messages published on ``channel`` while the block runs."""
+        """Receive the messages published on ``channel`` while the block runs.
+
+        Raises ``BroadcastUnavailable`` when Redis fails or does not confirm within ``timeout``
+        (nothing is left subscribed then)."""
         self._check_connected()
         subscription = Subscription(channel, self.max_queue)
-        async with self._lock:
-            subscribers = self._hub.channels.get(channel)
-            if subscribers is None:
-                await self._backend.listen(channel)
-                subscribers = self._hub.channels.setdefault(channel, set())
-            subscribers.add(subscription)
+        try:
+            # One deadline for queueing behind other subscribers of the same channel and for
+            # the backend: a frozen Redis fails every subscribe after ``timeout``, not later.
+            async with asyncio.timeout(self.timeout), self._locks.hold(channel):
+                subscribers = self._hub.channels.get(channel)
+                if subscribers is None:
+                    await self._backend.listen(channel)
+                    subscribers = self._hub.channels.setdefault(channel, set())
+                subscribers.add(subscription)
+        except TimeoutError:
+            error = BroadcastUnavailable(
+                f"Redis did not confirm the subscription to {channel!r} within {self.timeout}s"
+            )
+            logger.warning("%s", error)
+            raise error from None
+        except BroadcastUnavailable as exc:
+            logger.warning("%s", exc)
+            raise
         try:
             yield subscription
         finally:
             subscription._close()
-            async with self._lock:
+            async with self._locks.hold(channel):
                 subscribers = self._hub.channels.get(channel)
                 if subscribers is not None and subscription in subscribers:
                     self._hub.dropped_closed += subscription.dropped
@@ -369,3 +211,25 @@ class Broadcast:
                     if not subscribers:
                         del self._hub.channels[channel]
                         await self._backend.unlisten(channel)
+
+
+class _ChannelLocks:
+    """One lock per channel, kept only while someone holds or waits for it: subscribes to
+    different channels never wait for each other."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, channel: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(channel) or (asyncio.Lock(), 0)
+        self._locks[channel] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[channel]
+            if users == 1:
+                del self._locks[channel]
+            else:
+                self._locks[channel] = (lock, users - 1)

@@ -45,6 +45,7 @@ INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
 
 # Connection._resp_state of a WebSocket: HTTP response methods refuse it with a clear error.
 RESPONSE_IS_WEBSOCKET = 3

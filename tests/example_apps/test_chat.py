@@ -338,7 +338,7 @@ async def test_the_room_closes_its_sockets_when_the_broadcast_shuts_down() -> No
         assert closed.value.code == 1001
 
 
-async def test_losing_redis_closes_the_room_with_1011_and_logs_it(
+async def test_losing_redis_closes_the_room_with_1013_and_logs_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with redis_server() as url:
@@ -354,7 +354,7 @@ async def test_losing_redis_closes_the_room_with_1011_and_logs_it(
     try:
         with pytest.raises(WebSocketDisconnect) as closed:
             await alice.receive_json()
-        assert closed.value.code == 1011
+        assert closed.value.code == 1013
     finally:
         await alice.close()
         await presence.close()
