@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import socket
@@ -20,7 +19,7 @@ import pytest
 from aaf import cli
 
 from .support.run_app import WEBSOCKET_LIMIT
-from .support.servers import REPO, free_port, stop, tail, wait_for_port
+from .support.servers import REPO, free_port, repo_env, run_process, tail
 
 TARGET = "tests.support.run_app:app"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.MULTILINE)
@@ -41,27 +40,12 @@ class Served:
 def aaf_run(*options: str, target: str = TARGET) -> Iterator[Served]:
     """``aaf run`` on the test app in a subprocess; yields its port and (later) its stderr."""
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     command = [sys.executable, "-m", "aaf.cli", "run", target, "--port", str(port), *options]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-        try:
-            try:
-                wait_for_port(port, process)
-            except Exception:
-                stop(process)
-                raise RuntimeError(f"aaf run did not start:\n{tail(log)}") from None
-            yield Served(port, log, process)
-        finally:
-            stop(process)
+    with (
+        tempfile.TemporaryFile() as log,
+        run_process(command, port, "aaf run", cwd=REPO, env=repo_env(), log=log) as process,
+    ):
+        yield Served(port, log, process)
 
 
 def test_run_passes_the_apps_websocket_limit_and_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:

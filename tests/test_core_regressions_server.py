@@ -7,14 +7,13 @@ so the next pipelined request is never answered. Item 2: exactly one Content-Typ
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import REPO, free_port, run_process, server_command
+from tests.support.servers import REPO, free_port, repo_env, run_process, server_command
 
 pytestmark = pytest.mark.integration
 TARGET = "tests.support.core_app:app"
@@ -26,8 +25,7 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
     """A uvicorn serving the core app with the HTTP implementation ``request.param``."""
     number = free_port()
     command = [*server_command("uvicorn", TARGET, number), "--http", request.param]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = repo_env()
     with run_process(command, number, f"uvicorn --http {request.param}", cwd=REPO, env=env):
         yield number
 

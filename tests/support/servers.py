@@ -124,6 +124,16 @@ def server_command(server: str, target: str, port: int) -> list[str]:
     return commands[server]
 
 
+def repo_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server process: this one's, unbuffered, with the repository
+    importable (``examples.*``, ``tests.support.*``)."""
+    process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
+    process_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), process_env.get("PYTHONPATH", "")) if p
+    )
+    return process_env
+
+
 @contextlib.contextmanager
 def serve(
     target: str,
@@ -135,10 +145,7 @@ def serve(
 ) -> Iterator[str]:
     """Run ``target`` (module:app) under ``server``; yields its base URL."""
     port = free_port()
-    process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    process_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), process_env.get("PYTHONPATH", "")) if p
-    )
+    process_env = repo_env(env)
     with run_process(
         server_command(server, target, port),
         port,
@@ -159,13 +166,17 @@ def run_process(
     timeout: float = 30.0,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    log: IO[bytes] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``command``, wait until it listens on ``port``, and always stop it afterwards.
 
-    If it does not start, the error carries the end of its stderr.
+    Its stderr goes to ``log`` (a temporary file unless given, e.g. to read it afterwards); if
+    it does not start, the error carries the end of it.
     """
     # A file, not a pipe: nobody reads while the process runs, and a pipe could fill up.
-    with tempfile.TemporaryFile() as log:
+    with contextlib.ExitStack() as stack:
+        if log is None:
+            log = stack.enter_context(tempfile.TemporaryFile())
         process = subprocess.Popen(
             command,
             cwd=cwd,
