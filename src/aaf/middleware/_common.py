@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._types import RawHeaders, Receive, Send
 
 _TEXT = b"text/plain; charset=utf-8"
+MIN_KEY_BYTES = 16
+
+
+def derive_keys(
+    secret_key: str | bytes | Sequence[str | bytes], purpose: bytes, owner: str
+) -> list[bytes]:
+    """Signing keys from one secret or a list of them (newest first), one per secret.
+
+    APPSEC: each key is derived for ``purpose``, so one secret shared by several middleware
+    signs differently in each and a value signed by one is never valid in another.
+    """
+    secrets = [secret_key] if isinstance(secret_key, str | bytes) else list(secret_key)
+    if not secrets:
+        raise ValueError(f"{owner} needs a secret_key (e.g. secrets.token_urlsafe(32))")
+    keys: list[bytes] = []
+    for secret in secrets:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if len(raw) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"{owner} secret keys must be at least {MIN_KEY_BYTES} bytes; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        keys.append(hmac.new(raw, purpose, hashlib.sha256).digest())
+    return keys
 
 
 def with_vary(headers: RawHeaders, token: bytes) -> RawHeaders:

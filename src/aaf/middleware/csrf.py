@@ -39,7 +39,6 @@ real method counts (``X-HTTP-Method-Override`` and ``_method`` are ignored).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import logging
 import secrets
@@ -49,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _json
 from ..cookies import SameSite, build_set_cookie, parse_cookie_header
 from ..limits import DEFAULT_LIMITS
-from ._common import refuse_websocket, send_text
+from ._common import derive_keys, refuse_websocket, send_text
 from ._csrf_request import FormTokenReader, Origin, form_kind, own_origin, parse_origin, replaying
 
 if TYPE_CHECKING:
@@ -71,7 +70,6 @@ SCOPE_KEY = "aaf.csrf"
 SESSION_KEY = "_csrf"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_MIN_KEY_BYTES = 16
 _MAX_TOKEN = 200
 
 
@@ -253,19 +251,7 @@ class CSRFMiddleware:
         cookie_domain: str | None = None,
     ) -> None:
         self.app = app
-        raw_keys = [secret_key] if isinstance(secret_key, str | bytes) else list(secret_key)
-        if not raw_keys:
-            raise ValueError("CSRFMiddleware needs a secret_key (e.g. secrets.token_urlsafe(32))")
-        self.keys: list[bytes] = []
-        for secret in raw_keys:
-            raw = secret.encode() if isinstance(secret, str) else secret
-            if len(raw) < _MIN_KEY_BYTES:
-                raise ValueError(
-                    f"CSRF secret keys must be at least {_MIN_KEY_BYTES} bytes; make one with: "
-                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                )
-            # A key of its own, so the session secret reused here signs differently.
-            self.keys.append(hmac.new(raw, b"aaf.csrf.v1", hashlib.sha256).digest())
+        self.keys = derive_keys(secret_key, b"aaf.csrf.v1", "CSRFMiddleware")
         self.trusted: frozenset[Origin] = frozenset(self._trusted(trusted_origins))
         self.header_key = header_name.lower().encode("latin-1")
         self.field_name = field_name

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from ..cookies import SameSite, build_set_cookie, parse_cookie_header
+from ._common import derive_keys
 
 if TYPE_CHECKING:
     from .._types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,6 @@ __all__ = ["SessionMiddleware"]
 
 logger = logging.getLogger("aaf.sessions")
 
-_MIN_KEY_BYTES = 16
 _MAX_COOKIE = 8192  # longer cookies are not even looked at
 _BROWSER_LIMIT = 4096
 _CLOCK_SKEW = 60  # seconds a timestamp may lie in the future (another worker's clock)
@@ -95,21 +95,7 @@ class SessionMiddleware:
         samesite: SameSite | None = "lax",
     ) -> None:
         self.app = app
-        secrets = [secret_key] if isinstance(secret_key, str | bytes) else list(secret_key)
-        if not secrets:
-            raise ValueError(
-                "SessionMiddleware needs a secret_key (e.g. secrets.token_urlsafe(32))"
-            )
-        self.keys: list[bytes] = []
-        for secret in secrets:
-            raw = secret.encode() if isinstance(secret, str) else secret
-            if len(raw) < _MIN_KEY_BYTES:
-                raise ValueError(
-                    f"session secret keys must be at least {_MIN_KEY_BYTES} bytes; "
-                    "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                )
-            # A key of its own for sessions, so the same secret used elsewhere signs differently.
-            self.keys.append(hmac.new(raw, b"aaf.sessions.v1", hashlib.sha256).digest())
+        self.keys = derive_keys(secret_key, b"aaf.sessions.v1", "SessionMiddleware")
         if max_age is not None and max_age <= 0:
             raise ValueError("max_age must be a positive number of seconds, or None")
         self.cookie_name = cookie_name
