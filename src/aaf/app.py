@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from . import _json
@@ -34,6 +34,7 @@ from .response import (
 )
 from .routing import Mount, Route, RouteError, Router
 from .routing._decorators import RouteDecorators
+from .routing._spec import RouteOptions
 from .websocket import (
     INTERNAL_ERROR,
     POLICY_VIOLATION,
@@ -233,10 +234,11 @@ class App(RouteDecorators):
         *,
         limits: Limits | None = None,
         websocket: bool = False,
+        **options: Unpack[RouteOptions],
     ) -> Route:
         """Register on the app's own router (``app.get(...)``, ``app.websocket(...)`` too)."""
         return self.router.add_route(
-            rule, handler, name, methods, limits=limits, websocket=websocket
+            rule, handler, name, methods, limits=limits, websocket=websocket, **options
         )
 
     # ------------------------------------------------------------------ helpers

@@ -9,7 +9,7 @@ this module (the Router that registers routes and serves them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .._callables import is_async_callable
 from .._http import is_token
@@ -28,6 +28,8 @@ from ._rules import (
     did_you_mean,
     parse_rule,
 )
+from ._signature import route_doc
+from ._spec import RouteOptions
 from .converters import (
     DEFAULT_CONVERTERS,
     Converter,
@@ -121,6 +123,7 @@ class Router(RouteDecorators):
         *,
         limits: Limits | None = None,
         websocket: bool = False,
+        **options: Unpack[RouteOptions],
     ) -> Route:
         """Serve ``rule`` with ``handler`` for ``methods`` (default GET, which answers HEAD too).
 
@@ -151,7 +154,8 @@ class Router(RouteDecorators):
         served = handler
         for decorate in reversed(self.decorators):
             served = decorate(served)
-        adapted = adapt_handler(served, parts, rule, websocket=websocket)
+        doc = route_doc(options, rule, websocket=websocket)
+        adapted, spec = adapt_handler(served, parts, rule, websocket=websocket)
         route_name = name if name is not None else getattr(handler, "__name__", rule)
         existing = self._names.get(route_name)
         if existing is not None and existing.endpoint is not handler:
@@ -169,6 +173,8 @@ class Router(RouteDecorators):
             limits=limits,
             endpoint=handler,
             implicit_head=implicit_head,
+            spec=spec,
+            doc=doc,
         )
         # Fail now (at registration) on a duplicate rule+method rather than at first request.
         self._registry[websocket].add(route, route_keys(route))
@@ -338,6 +344,8 @@ def _prefixed(route: Route, prefix: str, prefix_parts: list[Part], namespace: st
         limits=route.limits,
         endpoint=route.endpoint,
         implicit_head=route.implicit_head,
+        spec=route.spec,
+        doc=route.doc,
     )
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from .._callables import is_async_callable
 from ..connection import Connection
 from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
+from ._signature import build_spec
+from ._spec import HandlerSpec
 
 __all__ = ["adapt_handler"]
 
@@ -24,26 +26,30 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 def adapt_handler(
     handler: Callable[..., Any], parts: list[Part], rule: str, *, websocket: bool = False
-) -> Handler:
-    """Check ``handler`` against ``rule`` and return it as ``async (conn, **params)``."""
+) -> tuple[Handler, HandlerSpec | None]:
+    """Check ``handler`` against ``rule``; return it as ``async (conn, **params)``, and its
+    spec when it is typed (``Body[...]``, ``Query[...]`` ... arguments)."""
     if not callable(handler):
         raise RouteError(f"the handler for {rule!r} must be callable, not {handler!r}")
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):
-        return _as_async(handler)  # builtins and C callables: nothing to check
+        return _as_async(handler), None  # builtins and C callables: nothing to check
     params = list(signature.parameters.values())
-    rule_names = [p.name for p in parts if isinstance(p, Param)]
+    rule_params = {p.name: p for p in parts if isinstance(p, Param)}
+    rule_names = list(rule_params)
     takes_connection = _takes_connection(handler, params, rule_names, rule)
     if websocket and not takes_connection:
         raise RouteError(
             f"WebSocket handler {describe(handler)} for {rule!r} must take the connection as its "
             "first argument: async def handler(conn, ...)"
         )
-    _check_parameters(handler, params[1:] if takes_connection else params, rule_names, rule)
+    own = params[1:] if takes_connection else params
+    spec = build_spec(handler, own, rule_params, rule, takes_connection=takes_connection)
+    _check_parameters(handler, own, rule_names, rule, spec)
     if takes_connection:
-        return _as_async(handler)
-    return _without_connection(handler)
+        return _as_async(handler), spec
+    return _without_connection(handler), spec
 
 
 def _takes_connection(
@@ -83,9 +89,16 @@ def _check_parameters(
     params: list[inspect.Parameter],
     rule_names: Sequence[str],
     rule: str,
+    spec: HandlerSpec | None,
 ) -> None:
-    """Every rule parameter must be accepted; every required argument must come from the rule."""
+    """Every rule parameter must be accepted; every required argument must come from the rule
+    or, for a typed handler, from its marker (``Body``, ``Query`` ...)."""
     by_name = {p.name: p for p in params}
+    filled = set(rule_names)
+    if spec is not None:
+        filled.update(f.name for f in spec.fields)
+        if spec.body is not None:
+            filled.add(spec.body.name)
     has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     for name in rule_names:
         param = by_name.get(name)
@@ -100,7 +113,7 @@ def _check_parameters(
             param.kind is not inspect.Parameter.VAR_POSITIONAL
             and param.kind is not inspect.Parameter.VAR_KEYWORD
             and param.default is inspect.Parameter.empty
-            and param.name not in rule_names
+            and param.name not in filled
         ):
             raise RouteError(
                 f"handler {describe(handler)} needs argument {param.name!r} but rule {rule!r} "

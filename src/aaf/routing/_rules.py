@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
+from ._spec import NO_DOC, HandlerSpec, RouteDoc
 from .converters import Converter
 
 if TYPE_CHECKING:
@@ -136,6 +137,9 @@ class Route:
     limits: Limits | None = None
     endpoint: Callable[..., Any] | None = None  # the user's function (handler may wrap it)
     implicit_head: bool = False
+    #: What a typed handler takes (None: untyped) and what its decorator documents.
+    spec: HandlerSpec | None = None
+    doc: RouteDoc = NO_DOC
     param_names: tuple[str, ...] = field(init=False)
     #: How many static segments the rule has: among rules that a spanning parameter lets match
     #: the same path, the one with more static segments wins (as in werkzeug).
