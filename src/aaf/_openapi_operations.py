@@ -65,6 +65,16 @@ def _summary_and_description(route: Route) -> tuple[str | None, str | None]:
     return summary, description
 
 
+def _return_annotation(route: Route) -> Any:
+    """The return annotation of an untyped handler (no markers): it still says what it answers."""
+    if route.endpoint is None:
+        return EMPTY
+    try:
+        return typing.get_type_hints(inspect.unwrap(route.endpoint)).get("return", EMPTY)
+    except Exception:  # noqa: BLE001 - TYPE_CHECKING-only names, callables without hints
+        return EMPTY
+
+
 def _is_constrained(annotation: Any) -> bool:
     return typing.get_origin(annotation) is Annotated
 
@@ -183,20 +193,21 @@ class OperationBuilder:
     def _responses(self, route: Route) -> dict[str, Any]:
         spec = route.spec
         responses: dict[str, Any] = {}
-        if spec is None:
-            # Untyped: the handler may answer anything; nothing more precise can be said.
+        returns = spec.returns if spec is not None else _return_annotation(route)
+        if returns is EMPTY or returns is Any:
+            # Not annotated: the handler may answer anything; nothing more precise can be said.
             responses["default"] = {"description": "What the handler answers (not typed)"}
         else:
-            status, response = self._success(route, spec)
+            status, response = self._success(route, returns)
             responses[str(status)] = response
+        if spec is not None:
             for status in self._problem_statuses(spec):
                 responses[str(status)] = self._problem_response(status)
         for status, declared in sorted(route.doc.responses.items()):
             responses[str(status)] = self._declared(status, declared)
         return responses
 
-    def _success(self, route: Route, spec: HandlerSpec) -> tuple[int, dict[str, Any]]:
-        returns = spec.returns
+    def _success(self, route: Route, returns: Any) -> tuple[int, dict[str, Any]]:
         nothing = returns is None or returns is type(None)
         status = route.doc.status_code or (204 if nothing else 200)
         response: dict[str, Any] = {"description": _phrase(status)}
