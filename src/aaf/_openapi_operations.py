@@ -71,7 +71,7 @@ def _return_annotation(route: Route) -> Any:
         return EMPTY
     try:
         return typing.get_type_hints(inspect.unwrap(route.endpoint)).get("return", EMPTY)
-    except Exception:  # noqa: BLE001 - TYPE_CHECKING-only names, callables without hints
+    except Exception:
         return EMPTY
 
 
