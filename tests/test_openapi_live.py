@@ -1,0 +1,242 @@
+"""The OpenAPI document against the live app, over a real socket (uvicorn).
+
+For every documented operation, property-based requests are generated from the documented
+schemas (hypothesis-jsonschema), valid and invalid ones mixed: parameters of the documented
+type or any text, bodies of the documented schema, any JSON or any bytes, with or without a
+JSON content type. Every answer must be no 5xx, a documented status, a documented content
+type, and a body the documented schema accepts (jsonschema).
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import string
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+from openapi_spec_validator import validate
+
+from .support.servers import serve
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = int(os.environ.get("AAF_PROPERTY_EXAMPLES", "60"))
+LIVE = settings(
+    deadline=None,
+    max_examples=EXAMPLES,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+JSON_MEDIA_TYPES = ("application/json", "application/problem+json")
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve("tests.support.openapi_app:app") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def document(client: httpx.Client) -> dict[str, Any]:
+    answer = client.get("/openapi.json")
+    assert answer.status_code == 200
+    served: dict[str, Any] = answer.json()
+    validate(served)
+    return served
+
+
+# ---------------------------------------------------------------------------- schemas
+
+
+def inline(schema: Any, components: dict[str, Any]) -> Any:
+    """``schema`` with every local ``$ref`` replaced by what it names (no recursive types)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            return inline(components[ref.rsplit("/", 1)[1]], components)
+        return {key: inline(value, components) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [inline(item, components) for item in schema]
+    return schema
+
+
+def values_of(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrategy[Any]:
+    return from_schema(inline(schema, components))
+
+
+def check_body(schema: dict[str, Any], body: Any, document: dict[str, Any]) -> None:
+    # The refs resolve against a root holding the document's components.
+    root = {**schema, "components": document.get("components", {})}
+    jsonschema.Draft202012Validator(root).validate(body)
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def as_text(value: Any) -> str | None:
+    """A parameter value as a client writes it on the wire (None: left out)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Plain decimal digits: what the float path converter matches ("1e-07" it does not).
+        return format(decimal.Decimal(repr(value)), "f")
+    return str(value)
+
+
+HEADER_TEXT = st.text(string.ascii_letters + string.digits + " -_.,;=", max_size=60)
+COOKIE_TEXT = st.text(string.ascii_letters + string.digits + "-_.", max_size=30)
+QUERY_JUNK = st.text(max_size=20).filter(lambda s: "\x00" not in s)
+
+
+def wire_value(param: dict[str, Any], components: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """A documented value, or (outside the path) junk a client may send all the same."""
+    valid = values_of(param["schema"], components)
+    if param["in"] == "path":
+        return valid  # another path is another route (or a 404), not this operation
+    junk = {"query": QUERY_JUNK, "header": HEADER_TEXT, "cookie": COOKIE_TEXT}[param["in"]]
+    return st.one_of(valid, junk)
+
+
+@st.composite
+def requests_for(
+    draw: st.DrawFn, document: dict[str, Any], path: str, operation: dict[str, Any]
+) -> dict[str, Any]:
+    components = document.get("components", {}).get("schemas", {})
+    url = path
+    params: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for param in operation.get("parameters", []):
+        if not param.get("required") and draw(st.booleans()):
+            continue
+        value = draw(wire_value(param, components))
+        if param["in"] == "path":
+            url = url.replace("{" + param["name"] + "}", quote(as_text(value) or "", safe=""))
+            continue
+        if param["in"] == "header" and value is not None:
+            if isinstance(value, str) and any(c not in HEADER_TEXT_CHARS for c in value):
+                value = draw(HEADER_TEXT)  # documented text a client could not send as is
+            headers[param["name"]] = str(as_text(value))
+        elif param["in"] == "cookie" and value is not None:
+            text = str(as_text(value))
+            cookies.append(f"{param['name']}={text if text.isalnum() else draw(COOKIE_TEXT)}")
+        elif param["in"] == "query":
+            for item in value if isinstance(value, list) else [value]:
+                text = as_text(item)
+                if text is not None:
+                    params.append((param["name"], text))
+    if cookies:
+        headers["cookie"] = "; ".join(cookies)
+    content: bytes | None = None
+    body = operation.get("requestBody")
+    if body is not None:
+        (media_type, media) = next(iter(body["content"].items()))
+        content = draw(
+            st.one_of(
+                values_of(media["schema"], components).map(lambda v: json.dumps(v).encode()),
+                from_schema({}).map(lambda v: json.dumps(v).encode()),
+                st.binary(max_size=40),
+            )
+        )
+        kind = draw(st.sampled_from([media_type, "text/plain", None]))
+        if kind is not None:
+            headers["content-type"] = kind
+    return {"url": url, "params": params, "headers": headers, "content": content}
+
+
+HEADER_TEXT_CHARS = set(string.ascii_letters + string.digits + " -_.,;=")
+
+
+# ---------------------------------------------------------------------------- the check
+
+
+def check_answer(
+    document: dict[str, Any], method: str, operation: dict[str, Any], answer: httpx.Response
+) -> None:
+    where = f"{method.upper()} {answer.request.url} -> {answer.status_code}: {answer.text[:300]}"
+    assert answer.status_code < 500, where
+    responses = operation["responses"]
+    documented = responses.get(str(answer.status_code), responses.get("default"))
+    assert documented is not None, f"undocumented status: {where}"
+    content = documented.get("content")
+    if content is None:
+        assert answer.content == b"", f"a body where none is documented: {where}"
+        return
+    media_type = answer.headers.get("content-type", "").partition(";")[0].strip()
+    assert media_type in content, f"undocumented content type {media_type!r}: {where}"
+    schema = content[media_type].get("schema")
+    if schema is not None and media_type in JSON_MEDIA_TYPES:
+        check_body(schema, answer.json(), document)
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_the_served_document_is_valid_and_complete(document: dict[str, Any]) -> None:
+    found = {(method, path) for path, method, _ in operations(document)}
+    assert found == {
+        ("post", "/tasks"),
+        ("get", "/tasks"),
+        ("get", "/tasks/{task_id}"),
+        ("patch", "/tasks/{task_id}"),
+        ("delete", "/tasks/{task_id}"),
+        ("get", "/echo/{key}/{ratio}"),
+    }
+
+
+def test_every_operation_answers_as_documented(
+    client: httpx.Client, document: dict[str, Any]
+) -> None:
+    seen: dict[tuple[str, str], set[int]] = {}
+    for path, method, operation in operations(document):
+        statuses = seen.setdefault((method, path), set())
+
+        @LIVE
+        @given(request=requests_for(document, path, operation))
+        def exchange(request: dict[str, Any], method: str = method) -> None:
+            answer = client.request(method.upper(), **request)
+            statuses.add(answer.status_code)
+            check_answer(document, method, operation, answer)
+
+        exchange()
+    # The requests reached past validation and into it: both kinds of answers were seen.
+    assert 201 in seen[("post", "/tasks")]
+    assert {400, 415, 422} <= seen[("post", "/tasks")]
+    assert {200, 400} <= seen[("get", "/tasks")]
+    assert 200 in seen[("get", "/echo/{key}/{ratio}")]
+    assert 404 in seen[("get", "/tasks/{task_id}")]
+
+
+def test_a_known_task_round_trip(client: httpx.Client, document: dict[str, Any]) -> None:
+    """The documented success answers, each seen at least once with its schema checked."""
+    paths = document["paths"]
+    created = client.post("/tasks", json={"title": "write docs", "tags": ["docs"]})
+    check_answer(document, "post", paths["/tasks"]["post"], created)
+    assert created.status_code == 201
+    task_id = created.json()["id"]
+    for method, body in (("get", None), ("patch", {"done": True}), ("delete", None)):
+        answer = client.request(method.upper(), f"/tasks/{task_id}", json=body)
+        check_answer(document, method, paths["/tasks/{task_id}"][method], answer)
+        assert answer.status_code == (204 if method == "delete" else 200)
