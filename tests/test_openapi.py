@@ -155,7 +155,11 @@ def test_websockets_mounts_and_hidden_routes_are_left_out(doc: dict[str, Any]) -
 
 def test_path_parameters_carry_the_converter_type(doc: dict[str, Any]) -> None:
     params = params_by_name(operation(doc, "/api/things/{key}/{ratio}/{rest}", "get"))
-    assert params["key"]["schema"] == {"type": "string", "format": "uuid"}
+    assert params["key"]["schema"] == {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    }
     assert params["ratio"]["schema"] == {"type": "number", "minimum": 0}
     assert params["rest"]["schema"] == {"type": "string", "minLength": 1}
     assert all(p["in"] == "path" and p["required"] for p in params.values())

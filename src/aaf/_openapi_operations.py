@@ -47,7 +47,8 @@ def _converter_schema(param: Param) -> dict[str, Any]:
     if isinstance(converter, FloatConverter):
         return {"type": "number", "minimum": 0}
     if isinstance(converter, UUIDConverter):
-        return {"type": "string", "format": "uuid"}
+        # The pattern too: the converter takes only the canonical 8-4-4-4-12 form.
+        return {"type": "string", "format": "uuid", "pattern": f"^{converter.regex}$"}
     if isinstance(converter, PathConverter):
         return {"type": "string", "minLength": 1}
     if isinstance(converter, StrConverter):
