@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -186,10 +187,9 @@ def test_served_without_an_app_says_how_to_fix() -> None:
         "headers": [],
     }
     driver = WSDriver()
+    served = router(Conn(scope, driver.receive, driver.send))
     with pytest.raises(RuntimeError, match=r"add it to an aaf App"):
-        import asyncio
-
-        asyncio.run(router(Conn(scope, driver.receive, driver.send)))
+        asyncio.run(served)
 
 
 def test_the_page_lists_channels_operations_messages_and_schemas() -> None:
@@ -199,7 +199,8 @@ def test_the_page_lists_channels_operations_messages_and_schemas() -> None:
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
     page = response.text
-    assert "<script" not in page and "http" not in page.replace("http://www.w3", "")
+    assert "<script" not in page
+    assert "http" not in page  # nothing loaded from anywhere
     for text in (
         "<code>/chat/{room}/{seat}</code>",
         'id="operation-chat.receive"',

@@ -64,9 +64,7 @@ async def test_the_page_shows_the_document_offline(browser: Browser, base_url: s
     receive = page.locator('[id="operation-chat.receive"]')
     await expect(receive.locator(".action")).to_have_text("receive")
     await expect(receive.locator("a")).to_have_text(["ChatIn", "Typing"])
-    await expect(page.locator('[id="operation-chat.send"] a')).to_have_text(
-        ["ChatOut", "Presence"]
-    )
+    await expect(page.locator('[id="operation-chat.send"] a')).to_have_text(["ChatOut", "Presence"])
     await expect(page.locator(".message h3")).to_have_text(
         ["ChatIn", "Typing", "ChatOut", "Presence"]
     )

@@ -65,11 +65,12 @@ def test_the_validator_reports_errors() -> None:
     # Without this, a validator that printed nothing would pass the test above.
     broken = served_document()
     del broken["info"]["version"]
-    broken["operations"]["echo.send"]["messages"] = [
-        {"$ref": "#/channels/chat/messages/Presence"}
-    ]
+    broken["operations"]["echo.send"]["messages"] = [{"$ref": "#/channels/chat/messages/Presence"}]
     code, diagnostics = validate(broken)
     assert code == 1
     found = {(d["code"], d["path"]) for d in errors(diagnostics)}
-    assert ("asyncapi3-operation-messages-from-referred-channel", "operations/echo.send/messages/0") in found
+    assert (
+        "asyncapi3-operation-messages-from-referred-channel",
+        "operations/echo.send/messages/0",
+    ) in found
     assert any(path == "info" for _, path in found)

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from aaf import Connection, Router, WebSocketDisconnect, aaf
 from aaf._ws_typed import decode_message, unexpected_send_type
-from aaf.testing import TestClient
+from aaf.testing import TestClient, WebSocketSession
 from aaf.websocket import MAX_REASON_BYTES
 from tests.support.servers import serve
 from tests.support.typed_ws_app import ChatIn, ChatOut, Presence, Typing, app
@@ -27,15 +27,20 @@ def client() -> Iterator[TestClient]:
 
 def closed_with(client: TestClient, path: str, *messages: str | bytes) -> WebSocketDisconnect:
     """Connect, send ``messages`` and return how the app closed the socket."""
-    with client.websocket_connect(path) as ws, pytest.raises(WebSocketDisconnect) as closed:
+    with client.websocket_connect(path) as ws:
         for message in messages:
             if isinstance(message, bytes):
                 ws.send_bytes(message)
             else:
                 ws.send_text(message)
-        while True:
-            ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            read_until_closed(ws)
     return closed.value
+
+
+def read_until_closed(ws: WebSocketSession) -> None:
+    while True:
+        ws.receive_json()
 
 
 # ---------------------------------------------------------------------------- valid messages
@@ -89,7 +94,10 @@ def test_a_union_message_with_a_bad_field_names_it(client: TestClient) -> None:
         ws.send_text('{"type": "typing", "active": "yes"}')
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
-    assert (closed.value.code, closed.value.reason) == (1007, "$.active: Expected `bool`, got `str`")
+    assert (closed.value.code, closed.value.reason) == (
+        1007,
+        "$.active: Expected `bool`, got `str`",
+    )
 
 
 def test_a_long_reason_is_cut_to_the_close_frame_limit_on_a_character_boundary() -> None:

@@ -21,8 +21,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _json
-from ._ws_typed import decode_message, no_message_type, unexpected_send_type
 from ._http import HeadersLike, encode_headers
+from ._ws_typed import decode_message, no_message_type, unexpected_send_type
 from .limits import DEFAULT_LIMITS
 from .response import BaseResponse, HttpResponse
 

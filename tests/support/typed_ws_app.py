@@ -42,9 +42,7 @@ class Presence(msgspec.Struct):
 router = Router()
 
 
-@router.websocket(
-    "/chat/<room>/<int:seat>", receives=ChatIn | Typing, sends=ChatOut | Presence
-)
+@router.websocket("/chat/<room>/<int:seat>", receives=ChatIn | Typing, sends=ChatOut | Presence)
 async def chat(conn: Connection, room: str, seat: int) -> None:
     """Talk in a room.
 
@@ -83,6 +81,4 @@ async def hidden(conn: Connection) -> None:
     await conn.accept()
 
 
-app = aaf(
-    [router, asyncapi_router(title="Chat", version="1.2.0", description="Rooms to talk in.")]
-)
+app = aaf([router, asyncapi_router(title="Chat", version="1.2.0", description="Rooms to talk in.")])
