@@ -187,7 +187,8 @@ def test_served_without_an_app_says_how_to_fix() -> None:
         "headers": [],
     }
     driver = WSDriver()
-    served = router(Conn(scope, driver.receive, driver.send))
+    send: Any = driver.send
+    served = router(Conn(scope, driver.receive, send))
     with pytest.raises(RuntimeError, match=r"add it to an aaf App"):
         asyncio.run(served)
 

@@ -211,7 +211,7 @@ def test_decoders_are_built_once_per_type(monkeypatch: pytest.MonkeyPatch) -> No
     from aaf import _ws_typed
 
     _ws_typed._decoder.cache_clear()
-    monkeypatch.setattr(_ws_typed.msgspec.json, "Decoder", counting)
+    monkeypatch.setattr(msgspec.json, "Decoder", counting)
     for _ in range(50):
         decode_message(ChatIn, '{"type": "say", "text": "x"}')
     assert built == [ChatIn]
