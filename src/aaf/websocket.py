@@ -410,7 +410,7 @@ class WebSocketMixin:
     @overload
     async def receive_as(self, message_type: type[T], /) -> T: ...
     @overload
-    async def receive_as(self, message_type: None = None, /) -> Any: ...
+    async def receive_as(self, message_type: Any = None, /) -> Any: ...  # unions, list[...]
     async def receive_as(self, message_type: Any = None, /) -> Any:
         """The next message (text or binary JSON) decoded into ``message_type`` (default: the
         route's ``receives=``). A message that does not decode or validate raises
@@ -433,7 +433,7 @@ class WebSocketMixin:
     @overload
     def iter_as(self, message_type: type[T], /) -> AsyncIterator[T]: ...
     @overload
-    def iter_as(self, message_type: None = None, /) -> AsyncIterator[Any]: ...
+    def iter_as(self, message_type: Any = None, /) -> AsyncIterator[Any]: ...  # unions...
     async def iter_as(self, message_type: Any = None, /) -> AsyncIterator[Any]:
         """Typed messages (see :meth:`receive_as`) until the client disconnects."""
         try:
