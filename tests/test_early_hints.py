@@ -3,13 +3,11 @@ server advertises the extension, and the conformance checker accepts it only the
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from typing import Any
 
 import pytest
 
-from aaf import Middleware, aaf
+from aaf import Middleware, Router, aaf
 from aaf._conformance import (
     EARLY_HINT_ADVERTISED,
     EARLY_HINT_BEFORE_START,
@@ -104,8 +102,6 @@ async def test_bad_hints_raise_with_or_without_the_extension(
 
 
 async def test_early_hints_on_a_websocket_are_refused() -> None:
-    from aaf import Router
-
     router = Router()
     errors: list[str] = []
 
@@ -118,10 +114,13 @@ async def test_early_hints_on_a_websocket_are_refused() -> None:
             errors.append(str(exc))
         await conn.close()
 
-    async with AsyncTestClient(aaf([router])) as client:
-        async with client.websocket_connect("/ws", timeout=5):
-            pass
-    assert errors and "early_hints" in errors[0]
+    async with (
+        AsyncTestClient(aaf([router])) as client,
+        client.websocket_connect("/ws", timeout=5),
+    ):
+        pass
+    assert len(errors) == 1
+    assert "early_hints" in errors[0]
 
 
 async def test_compression_passes_early_hints_through() -> None:
