@@ -26,7 +26,7 @@ from tests.support.one_route import app_with
 from .conftest import Message, http_scope
 
 HINT: Message = {"type": "http.response.early_hint", "links": [STYLE_LINK.encode()]}
-ADVERTISED = {"extensions": {"http.response.early_hint": {}}}
+ADVERTISED: dict[str, Any] = {"http.response.early_hint": {}}  # scope["extensions"]
 
 
 async def run_checked(app: Any, scope: dict[str, Any]) -> list[Message]:
@@ -53,7 +53,7 @@ async def test_without_the_extension_early_hints_are_a_no_op() -> None:
 
 
 async def test_with_the_extension_a_103_goes_out_before_the_response() -> None:
-    sent = await run_checked(early_hints_app.app, http_scope(**ADVERTISED))
+    sent = await run_checked(early_hints_app.app, http_scope(extensions=ADVERTISED))
     assert [m["type"] for m in sent] == [
         "http.response.early_hint",
         "http.response.start",
@@ -68,7 +68,7 @@ async def test_with_the_extension_a_103_goes_out_before_the_response() -> None:
 async def test_after_the_response_started_early_hints_are_refused(
     extensions: dict[str, Any],
 ) -> None:
-    sent = await run_checked(early_hints_app.app, http_scope("/late", **extensions))
+    sent = await run_checked(early_hints_app.app, http_scope("/late", extensions=extensions))
     assert "http.response.early_hint" not in [m["type"] for m in sent]
     body = b"".join(m.get("body", b"") for m in sent)
     assert body.startswith(b"started cannot send early hints: the response already started")
@@ -94,7 +94,7 @@ async def test_bad_hints_raise_with_or_without_the_extension(
         return "ok"
 
     for extensions in ({}, ADVERTISED):
-        sent = await run_checked(app_with(handler), http_scope(**extensions))
+        sent = await run_checked(app_with(handler), http_scope(extensions=extensions))
         assert sent[0]["type"] == "http.response.start"  # nothing went out before
         exc = raised.pop()
         assert isinstance(exc, error)
@@ -128,7 +128,7 @@ async def test_compression_passes_early_hints_through() -> None:
         [early_hints_app.router], middleware=[Middleware(CompressionMiddleware, minimum_size=1)]
     )
     headers = [(b"host", b"testserver"), (b"accept-encoding", b"gzip")]
-    sent = await run_checked(app, http_scope(headers=headers, **ADVERTISED))
+    sent = await run_checked(app, http_scope(headers=headers, extensions=ADVERTISED))
     assert sent[0] == HINT
     assert sent[1]["type"] == "http.response.start"
 

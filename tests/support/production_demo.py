@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from examples.demo.app import build_app, chat_secret_from_env
 from examples.tasks import Settings
-from uvicorn_worker import UvicornWorker
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from aaf.middleware.accesslog import AccessLogMiddleware
 from aaf.middleware.proxy import ProxyHeadersMiddleware
@@ -22,7 +22,7 @@ from aaf.middleware.proxy import ProxyHeadersMiddleware
 TRUSTED_PROXIES = ["127.0.0.1"]
 
 
-class Worker(UvicornWorker):
+class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no types
     """A uvicorn worker that leaves ``X-Forwarded-For`` to aaf: one place decides."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
