@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 FEED_CHANNEL = "feed:tasks"
 # How long a browser waits before reconnecting (its default is about 3 s).
 RETRY_MS = 2000
+# How long a write's answer may wait for its event (the tasks Settings' PUBLISH_TIMEOUT).
+DEFAULT_PUBLISH_TIMEOUT = 0.5
 
 
 class TaskFeed:
@@ -44,10 +46,18 @@ class TaskFeed:
 
     ``log`` numbers and keeps the events and publishes them on ``broadcast`` (a
     ``MemoryEventLog`` with a ``memory://`` broadcast, or a ``RedisEventLog`` with a Redis
-    broadcast on the same server). ``ping_interval``: seconds of silence before a ping.
+    broadcast on the same server). ``ping_interval``: seconds of silence before a ping;
+    ``publish_timeout``: seconds :meth:`on_change` may take (at most the broadcast's own).
     """
 
-    def __init__(self, log: EventLog, broadcast: Broadcast, *, ping_interval: float = 15.0) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        broadcast: Broadcast,
+        *,
+        ping_interval: float = 15.0,
+        publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+    ) -> None:
         if not isinstance(log, MemoryEventLog) and broadcast.url.startswith("memory:"):
             raise ValueError(
                 f"{type(log).__name__} publishes through Redis; give the feed a Broadcast on "
@@ -56,23 +66,26 @@ class TaskFeed:
         self.log = log
         self.broadcast = broadcast
         self.ping_interval = ping_interval
+        if not publish_timeout > 0:
+            raise ValueError(f"publish_timeout is seconds above 0, not {publish_timeout!r}")
+        self.publish_timeout = min(publish_timeout, broadcast.publish_timeout)
 
     async def on_change(self, change: TaskChange) -> None:
         """The tasks API's ``on_change`` hook: record and publish one change.
 
-        Bounded by the broadcast's ``publish_timeout``: a frozen Redis must not hold the write's
-        answer (the change is stored already). The event is then lost, and logged as such;
-        feed clients see it on their next reload."""
+        Bounded by ``publish_timeout``: a frozen Redis must not hold the write's answer (the
+        change is stored already). The event is then lost, and logged as such; feed clients
+        see it on their next reload."""
         data = msgspec.json.encode(change.task.to_json()).decode()
         try:
-            async with asyncio.timeout(self.broadcast.publish_timeout):
+            async with asyncio.timeout(self.publish_timeout):
                 await self.log.append(change.kind, data)
         except TimeoutError:
             logger.warning(
                 "feed event lost: %s of task %s not recorded within %ss (publish_timeout)",
                 change.kind,
                 change.task.id,
-                self.broadcast.publish_timeout,
+                self.publish_timeout,
             )
 
     def events(
