@@ -13,6 +13,7 @@ own once the database is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from uuid import UUID, uuid4
 
@@ -29,7 +30,10 @@ from .settings import DEFAULT_DATABASE_TIMEOUT
 
 __all__ = ["PostgresTaskRepository"]
 
-POOL_MIN_SIZE = 1
+# No floor: asyncpg restores a floor with a background loop that, while the database is out,
+# logs a traceback on every retry. Connections open on demand instead (inside the request's
+# bound) and stay pooled while used.
+POOL_MIN_SIZE = 0
 POOL_MAX_SIZE = 10
 # Any constant shared by every process: the key of the advisory lock around schema creation.
 SCHEMA_LOCK_KEY = 0x7A5C5
@@ -129,12 +133,12 @@ class PostgresTaskRepository(TaskRepository):
                     rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, _OUTAGES):
-                        conn.terminate()
+                        _drop(conn)
                     raise
                 except BaseException:
                     # Cancelled mid-statement (the deadline) or the socket failed: drop the
                     # connection at once; releasing it would wait on the database again.
-                    conn.terminate()
+                    _drop(conn)
                     raise
                 finally:
                     await pool.release(conn)
@@ -181,6 +185,12 @@ class PostgresTaskRepository(TaskRepository):
 
     async def delete(self, task_id: UUID) -> Task | None:
         return await self._one(DELETE, task_id)
+
+
+def _drop(conn: asyncpg.pool.PoolConnectionProxy) -> None:
+    # A connection that closed by itself is already back in the pool: nothing to drop.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
