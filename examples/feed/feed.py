@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack
 import msgspec
 
 from aaf import Connection, EventSourceResponse, Router, ServerSentEvent
-from aaf.broadcast import Broadcast, Subscription
+from aaf.broadcast import Broadcast, BroadcastError, Subscription
 from aaf.sse_resume import EventLog, MemoryEventLog, resumable_events
 
 from ..tasks import TaskChange
@@ -69,24 +69,31 @@ class TaskFeed:
         if not publish_timeout > 0:
             raise ValueError(f"publish_timeout is seconds above 0, not {publish_timeout!r}")
         self.publish_timeout = min(publish_timeout, broadcast.publish_timeout)
+        # What a backend outage raises (a bug elsewhere still reaches the tasks API's hook
+        # error log with its traceback). Redis is imported only for a log that uses it.
+        self._backend_errors: tuple[type[Exception], ...] = (OSError, BroadcastError)
+        if not isinstance(log, MemoryEventLog):
+            from redis.exceptions import RedisError  # the 'redis' extra
+
+            self._backend_errors += (RedisError,)
 
     async def on_change(self, change: TaskChange) -> None:
         """The tasks API's ``on_change`` hook: record and publish one change.
 
         Bounded by ``publish_timeout``: a frozen Redis must not hold the write's answer (the
-        change is stored already). The event is then lost, and logged as such; feed clients
-        see it on their next reload."""
+        change is stored already). When Redis is frozen or down the event is lost, and logged
+        as such in one warning line; feed clients see the change on their next reload."""
         data = msgspec.json.encode(change.task.to_json()).decode()
         try:
             async with asyncio.timeout(self.publish_timeout):
                 await self.log.append(change.kind, data)
         except TimeoutError:
-            logger.warning(
-                "feed event lost: %s of task %s not recorded within %ss (publish_timeout)",
-                change.kind,
-                change.task.id,
-                self.publish_timeout,
-            )
+            reason = f"not recorded within {self.publish_timeout}s (publish_timeout)"
+        except self._backend_errors as exc:
+            reason = f"the event log failed: {exc!r}"
+        else:
+            return
+        logger.warning("feed event lost: %s of task %s, %s", change.kind, change.task.id, reason)
 
     def events(
         self, subscription: Subscription, last_event_id: str | None
