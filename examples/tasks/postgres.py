@@ -111,8 +111,16 @@ class PostgresTaskRepository(TaskRepository):
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        if pool is None:
+            return
+        try:
+            # A graceful close waits for the database to acknowledge; a frozen one must not
+            # hold the server's shutdown, so past the bound the connections are just dropped.
+            async with asyncio.timeout(self.timeout):
+                await pool.close()
+        except TimeoutError:
+            logger.warning("PostgreSQL did not close within %ss; connections dropped", self.timeout)
+            pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -20,6 +20,7 @@ from typing import IO
 
 import httpx
 import pytest
+from examples.tasks.postgres import PostgresTaskRepository
 
 from ..support.postgres import PostgresServer, start_postgres
 from ..support.postgres_faults import Outage, frozen
@@ -137,6 +138,21 @@ async def test_a_stopped_database_gets_503s_and_a_restart_on_the_same_port_recov
             response = await client.get(f"/tasks/{created.json()['id']}")
             assert response.status_code == 200, response.text
             assert response.json()["title"] == "kept"
+
+
+async def test_shutdown_on_a_frozen_database_is_bounded(
+    faulty_postgres: PostgresServer, faulty_postgres_url: str
+) -> None:
+    repo = PostgresTaskRepository(faulty_postgres_url, timeout=BOUND)
+    await repo.open()
+    try:
+        await repo.create("pooled")  # a connection in the pool, to be closed
+        with frozen(faulty_postgres):
+            start = time.monotonic()
+            await repo.close()  # the lifespan's exit: must not wait for the thaw
+            assert time.monotonic() - start <= 3 * BOUND
+    finally:
+        await repo.close()
 
 
 async def test_the_demo_readiness_fails_within_its_bound_while_the_database_is_frozen(
