@@ -164,13 +164,29 @@ async def test_after_redis_restarts_the_next_join_works_at_once() -> None:
                     assert (joined["type"], joined["user"]) == ("user_joined", "carol")
 
 
+async def test_a_redis_restart_while_nobody_listens_costs_no_join() -> None:
+    """An idle pub/sub connection would not see Redis go (redis-py reads nothing from it): the
+    first subscribe after a restart must not fail on the dead socket."""
+    with redis_process() as (url, first):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        async with Broadcast(url) as broadcast:
+            async with broadcast.subscribe("news"):
+                pass  # subscribed then left: nobody listens any more
+            first.terminate()
+            first.wait(10)
+            with redis_process(port):  # Redis is back, on the same address
+                async with broadcast.subscribe("news") as subscription:
+                    await broadcast.publish("news", "after the restart")
+                    assert await next_message(subscription) == "after the restart"
+
+
 async def test_a_task_write_answers_within_the_bound_while_redis_is_frozen(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with redis_process() as (url, process):
         settings = Settings(database_url="sqlite:///:memory:", redis_url=url)
         async with AsyncTestClient(build_app(settings)) as client:
-            bound = Broadcast().publish_timeout  # the demo keeps the default
+            bound = settings.publish_timeout  # what the demo bounds a feed publish by
             await client.post("/tasks", json={"title": "warm up"})
             with frozen(process):
                 start = asyncio.get_running_loop().time()

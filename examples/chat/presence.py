@@ -19,8 +19,9 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 __all__ = ["MemoryPresence", "Presence", "RedisPresence"]
 
@@ -28,6 +29,8 @@ logger = logging.getLogger("examples.chat")
 
 # Seconds close() waits for the refresher to finish its round.
 STOP_TIMEOUT = 5.0
+
+T = TypeVar("T")
 
 
 class Presence(abc.ABC):
@@ -166,7 +169,27 @@ class RedisPresence(Presence):
     def _key(self, room: str) -> str:
         return self.prefix + room
 
+    async def _retrying(self, command: Callable[[], Awaitable[T]]) -> T:
+        """Run ``command``, and once more if the connection it used turned out dead.
+
+        After Redis restarts, every pooled connection is closed on the server's side, and only
+        the first command on each finds out; redis-py then drops it, so one retry runs on a
+        fresh connection. Bounded: a second failure (Redis still down) is raised to the caller.
+        Every command here is idempotent (ZADD of a score, ZREM, counting), so running one
+        twice, when the first answer was lost after Redis applied it, changes nothing.
+        """
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        try:
+            return await command()
+        except RedisConnectionError:
+            logger.info("Redis connection lost; retrying the presence update once")
+            return await command()
+
     async def _update(self, room: str, change: tuple[str, str] | None) -> int:
+        return await self._retrying(lambda: self._update_once(room, change))
+
+    async def _update_once(self, room: str, change: tuple[str, str] | None) -> int:
         """Apply ``change`` ("add"/"remove", member), drop expired members, count the rest,
         all in one transaction."""
         now = time.time()
@@ -198,6 +221,9 @@ class RedisPresence(Presence):
 
     async def refresh(self) -> None:
         """Push the expiry of this process's members ``ttl`` seconds into the future."""
+        await self._retrying(self._refresh_once)
+
+    async def _refresh_once(self) -> None:
         members = list(self._local.items())
         if not members:
             return

@@ -74,7 +74,7 @@ def build_app(
     sign-in for the chat; ``ping_interval`` is the feed's heartbeat, in seconds."""
     settings = settings if settings is not None else Settings.from_env()
     tokens = ChatTokens(chat_secret) if chat_secret is not None else None
-    repo = repository_for(settings.database_url)
+    repo = repository_for(settings.database_url, timeout=settings.database_timeout)
     presence: Presence
     log: EventLog
     if settings.redis_url is None:
@@ -85,7 +85,9 @@ def build_app(
         broadcast = Broadcast(settings.redis_url)
         presence = RedisPresence(settings.redis_url)
         log = RedisEventLog(settings.redis_url, channel=FEED_CHANNEL)
-    feed = TaskFeed(log, broadcast, ping_interval=ping_interval)
+    feed = TaskFeed(
+        log, broadcast, ping_interval=ping_interval, publish_timeout=settings.publish_timeout
+    )
 
     @asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:

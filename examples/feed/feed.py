@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack
 import msgspec
 
 from aaf import Connection, EventSourceResponse, Router, ServerSentEvent
-from aaf.broadcast import Broadcast, Subscription
+from aaf.broadcast import Broadcast, BroadcastError, Subscription
 from aaf.sse_resume import EventLog, MemoryEventLog, resumable_events
 
 from ..tasks import TaskChange
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 FEED_CHANNEL = "feed:tasks"
 # How long a browser waits before reconnecting (its default is about 3 s).
 RETRY_MS = 2000
+# How long a write's answer may wait for its event (the tasks Settings' PUBLISH_TIMEOUT).
+DEFAULT_PUBLISH_TIMEOUT = 0.5
 
 
 class TaskFeed:
@@ -44,10 +46,18 @@ class TaskFeed:
 
     ``log`` numbers and keeps the events and publishes them on ``broadcast`` (a
     ``MemoryEventLog`` with a ``memory://`` broadcast, or a ``RedisEventLog`` with a Redis
-    broadcast on the same server). ``ping_interval``: seconds of silence before a ping.
+    broadcast on the same server). ``ping_interval``: seconds of silence before a ping;
+    ``publish_timeout``: seconds :meth:`on_change` may take (at most the broadcast's own).
     """
 
-    def __init__(self, log: EventLog, broadcast: Broadcast, *, ping_interval: float = 15.0) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        broadcast: Broadcast,
+        *,
+        ping_interval: float = 15.0,
+        publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+    ) -> None:
         if not isinstance(log, MemoryEventLog) and broadcast.url.startswith("memory:"):
             raise ValueError(
                 f"{type(log).__name__} publishes through Redis; give the feed a Broadcast on "
@@ -56,24 +66,34 @@ class TaskFeed:
         self.log = log
         self.broadcast = broadcast
         self.ping_interval = ping_interval
+        if not publish_timeout > 0:
+            raise ValueError(f"publish_timeout is seconds above 0, not {publish_timeout!r}")
+        self.publish_timeout = min(publish_timeout, broadcast.publish_timeout)
+        # What a backend outage raises (a bug elsewhere still reaches the tasks API's hook
+        # error log with its traceback). Redis is imported only for a log that uses it.
+        self._backend_errors: tuple[type[Exception], ...] = (OSError, BroadcastError)
+        if not isinstance(log, MemoryEventLog):
+            from redis.exceptions import RedisError  # the 'redis' extra
+
+            self._backend_errors += (RedisError,)
 
     async def on_change(self, change: TaskChange) -> None:
         """The tasks API's ``on_change`` hook: record and publish one change.
 
-        Bounded by the broadcast's ``publish_timeout``: a frozen Redis must not hold the write's
-        answer (the change is stored already). The event is then lost, and logged as such;
-        feed clients see it on their next reload."""
+        Bounded by ``publish_timeout``: a frozen Redis must not hold the write's answer (the
+        change is stored already). When Redis is frozen or down the event is lost, and logged
+        as such in one warning line; feed clients see the change on their next reload."""
         data = msgspec.json.encode(change.task.to_json()).decode()
         try:
-            async with asyncio.timeout(self.broadcast.publish_timeout):
+            async with asyncio.timeout(self.publish_timeout):
                 await self.log.append(change.kind, data)
         except TimeoutError:
-            logger.warning(
-                "feed event lost: %s of task %s not recorded within %ss (publish_timeout)",
-                change.kind,
-                change.task.id,
-                self.broadcast.publish_timeout,
-            )
+            reason = f"not recorded within {self.publish_timeout}s (publish_timeout)"
+        except self._backend_errors as exc:
+            reason = f"the event log failed: {exc!r}"
+        else:
+            return
+        logger.warning("feed event lost: %s of task %s, %s", change.kind, change.task.id, reason)
 
     def events(
         self, subscription: Subscription, last_event_id: str | None

@@ -8,6 +8,9 @@
     DELETE /tasks/<id>     -> the deleted task
 
 A task is ``{"id": <uuid4>, "title": <str>, "done": <bool>}``; errors are ``{"error": ...}``.
+Any route answers 503 ``{"error": "database unavailable"}`` with ``Retry-After`` when the
+database does not answer within ``DATABASE_TIMEOUT`` (see ``settings``), refuses connections
+or stays locked.
 Lists come in creation order, ``limit`` tasks a page (default 50, at most 200); ``next`` is an
 opaque cursor to pass back as ``?cursor=`` (with the same filters) for the following page.
 Titles are stored without leading or trailing whitespace and invisible characters (see

@@ -37,7 +37,7 @@ def repository_lifespan(
 def build_app(settings: Settings | None = None, *, on_change: ChangeHook | None = None) -> App:
     """The tasks app for ``settings`` (default: from the environment)."""
     settings = settings if settings is not None else Settings.from_env()
-    repo = repository_for(settings.database_url)
+    repo = repository_for(settings.database_url, timeout=settings.database_timeout)
     return aaf([tasks_router(repo, on_change)], lifespan=repository_lifespan(repo))
 
 

@@ -2,20 +2,38 @@
 
 Every server process has its own pool; all of them share the database, which is what lets
 several processes and machines serve the same tasks.
+
+Each operation (a free connection from the pool, a new connection if the pool must reconnect,
+the statement) finishes within ``timeout`` seconds or raises ``DatabaseUnavailable``; so does a
+refused or lost connection. The connection it was using is then dropped, not reused: its state
+is unknown (a frozen server may answer the old statement later). The pool reconnects on its
+own once the database is back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from .models import Task, TaskPage
-from .repository import DEFAULT_PAGE_SIZE, RepositoryClosedError, TaskRepository
+from .repository import (
+    DEFAULT_PAGE_SIZE,
+    DatabaseUnavailable,
+    RepositoryClosedError,
+    TaskRepository,
+)
+from .settings import DEFAULT_DATABASE_TIMEOUT
 
 __all__ = ["PostgresTaskRepository"]
 
-POOL_MIN_SIZE = 1
+# No floor: asyncpg restores a floor with a background loop that, while the database is out,
+# logs a traceback on every retry. Connections open on demand instead (inside the request's
+# bound) and stay pooled while used.
+POOL_MIN_SIZE = 0
 POOL_MAX_SIZE = 10
 # Any constant shared by every process: the key of the advisory lock around schema creation.
 SCHEMA_LOCK_KEY = 0x7A5C5
@@ -47,15 +65,22 @@ UPDATE = (
 )
 DELETE = "DELETE FROM tasks WHERE id = $1 RETURNING id, title, done"
 
+logger = logging.getLogger("examples.tasks")
+
+# What an unreachable, stopped or restarting database raises (refused or reset sockets, lost
+# connections, "the database system is shutting down"); errors in a statement are not here.
+_OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+
 
 def _task(row: asyncpg.Record) -> Task:
     return Task(row["id"], row["title"], row["done"])
 
 
 class PostgresTaskRepository(TaskRepository):
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, timeout: float = DEFAULT_DATABASE_TIMEOUT) -> None:
         # asyncpg speaks postgresql:// itself; "+asyncpg" is SQLAlchemy's spelling of the driver.
         self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
 
     def __repr__(self) -> str:
@@ -64,9 +89,17 @@ class PostgresTaskRepository(TaskRepository):
     async def open(self) -> None:
         if self._pool is not None:
             return
-        pool = await asyncpg.create_pool(self.dsn, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE)
+        # The connect and command timeouts bound the work done outside _fetch (the schema
+        # below, the pool's own reconnects); _fetch bounds each request's operation as a whole.
+        pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=POOL_MIN_SIZE,
+            max_size=POOL_MAX_SIZE,
+            timeout=self.timeout,
+            command_timeout=self.timeout,
+        )
         try:
-            async with pool.acquire() as conn, conn.transaction():
+            async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
                 # Workers starting together would race on CREATE TABLE IF NOT EXISTS (it can
                 # still fail with a duplicate key when two run at once); the lock serializes them.
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK_KEY)
@@ -78,8 +111,16 @@ class PostgresTaskRepository(TaskRepository):
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        if pool is None:
+            return
+        try:
+            # A graceful close waits for the database to acknowledge; a frozen one must not
+            # hold the server's shutdown, so past the bound the connections are just dropped.
+            async with asyncio.timeout(self.timeout):
+                await pool.close()
+        except TimeoutError:
+            logger.warning("PostgreSQL did not close within %ss; connections dropped", self.timeout)
+            pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -87,12 +128,39 @@ class PostgresTaskRepository(TaskRepository):
             raise RepositoryClosedError("PostgreSQL")
         return self._pool
 
+    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        """The rows of one statement, within ``timeout`` from the request for a connection to
+        the last row; ``DatabaseUnavailable`` when that fails for want of a database."""
+        pool = self.pool
+        try:
+            # One deadline for the whole operation: separate acquire and command timeouts
+            # would add up (and asyncpg's release after a timed-out command waits again).
+            async with asyncio.timeout(self.timeout):
+                conn = await pool.acquire()
+                try:
+                    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+                except asyncpg.PostgresError as exc:
+                    if isinstance(exc, _OUTAGES):
+                        _drop(conn)
+                    raise
+                except BaseException:
+                    # Cancelled mid-statement (the deadline) or the socket failed: drop the
+                    # connection at once; releasing it would wait on the database again.
+                    _drop(conn)
+                    raise
+                finally:
+                    await pool.release(conn)
+        except (TimeoutError, *_OUTAGES) as exc:
+            logger.warning("PostgreSQL unavailable (%s): %r", _reason(exc, self.timeout), exc)
+            raise DatabaseUnavailable() from exc
+        return rows
+
     async def _one(self, sql: str, *args: object) -> Task | None:
-        row = await self.pool.fetchrow(sql, *args)
-        return None if row is None else _task(row)
+        rows = await self._fetch(sql, *args)
+        return _task(rows[0]) if rows else None
 
     async def ping(self) -> None:
-        await self.pool.fetchval("SELECT 1")
+        await self._fetch("SELECT 1")
 
     async def create(self, title: str, done: bool = False) -> Task:
         task = await self._one(INSERT, uuid4(), title, done)
@@ -110,7 +178,7 @@ class PostgresTaskRepository(TaskRepository):
     ) -> TaskPage:
         if contains is not None and "\x00" in contains:
             return TaskPage([], None)  # PostgreSQL text cannot hold NUL, so no title has it
-        rows = await self.pool.fetch(SELECT, contains, done, after, limit + 1)
+        rows = await self._fetch(SELECT, contains, done, after, limit + 1)
         page = rows[:limit]
         cursor: int | None = page[-1]["seq"] if len(rows) > limit else None
         return TaskPage([_task(row) for row in page], cursor)
@@ -125,3 +193,15 @@ class PostgresTaskRepository(TaskRepository):
 
     async def delete(self, task_id: UUID) -> Task | None:
         return await self._one(DELETE, task_id)
+
+
+def _drop(conn: asyncpg.pool.PoolConnectionProxy) -> None:
+    # A connection that closed by itself is already back in the pool: nothing to drop.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout}s (DATABASE_TIMEOUT)"
+    return "connection failed"

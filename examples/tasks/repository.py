@@ -3,6 +3,10 @@
 A repository is created from a database URL without touching the database; ``open()`` (or
 ``async with repo:``) connects and creates the schema, ``close()`` disconnects. The app does
 both in its lifespan, so connections live exactly as long as the server process serves.
+
+Every database wait is bounded by the repository's ``timeout``: when the database is down,
+frozen or locked, a method raises :class:`DatabaseUnavailable` (a 503 with ``Retry-After``)
+instead of waiting for the outage to end.
 """
 
 from __future__ import annotations
@@ -12,9 +16,18 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from .models import Task, TaskPage
+from aaf import HTTPError
 
-__all__ = ["DEFAULT_PAGE_SIZE", "RepositoryClosedError", "TaskRepository", "repository_for"]
+from .models import Task, TaskPage
+from .settings import DEFAULT_DATABASE_TIMEOUT
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DatabaseUnavailable",
+    "RepositoryClosedError",
+    "TaskRepository",
+    "repository_for",
+]
 
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
@@ -29,6 +42,22 @@ class RepositoryClosedError(RuntimeError):
             f"the {name} task repository is not open; open it in the app lifespan "
             "(async with repo: ...) before serving requests"
         )
+
+
+class DatabaseUnavailable(HTTPError):
+    """The database did not answer within the repository's timeout, refused the connection or
+    is locked. Raised in a handler it answers 503 ``{"error": "database unavailable"}`` with
+    ``Retry-After`` (the cause stays in the log, not in the answer: it may name the host).
+
+    A write that fails this way may still have been stored: the statement may have reached
+    the database before the connection was given up.
+    """
+
+    #: Seconds a client is asked to wait before retrying (the ``Retry-After`` header).
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__(503, "database unavailable", {"retry-after": str(self.retry_after)})
 
 
 class TaskRepository(abc.ABC):
@@ -89,19 +118,22 @@ class TaskRepository(abc.ABC):
         await self.close()
 
 
-def repository_for(database_url: str) -> TaskRepository:
-    """The repository for ``database_url``: ``sqlite:///path`` or ``postgresql://...``.
+def repository_for(
+    database_url: str, *, timeout: float = DEFAULT_DATABASE_TIMEOUT
+) -> TaskRepository:
+    """The repository for ``database_url``: ``sqlite:///path`` or ``postgresql://...``;
+    ``timeout`` bounds each operation's wait for the database, in seconds.
 
     Drivers are imported here, so an app on SQLite does not need asyncpg installed.
     """
     if database_url.startswith(SQLITE_SCHEME):
         from .sqlite import SQLiteTaskRepository, sqlite_path
 
-        return SQLiteTaskRepository(sqlite_path(database_url))
+        return SQLiteTaskRepository(sqlite_path(database_url), timeout=timeout)
     if database_url.startswith(POSTGRES_SCHEMES):
         from .postgres import PostgresTaskRepository
 
-        return PostgresTaskRepository(database_url)
+        return PostgresTaskRepository(database_url, timeout=timeout)
     scheme = database_url.partition(":")[0] or database_url
     raise ValueError(
         f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///path/to/tasks.db "

@@ -5,17 +5,35 @@
 ``REDIS_URL``     ``redis://host:6379/0`` to share real-time events between processes
                   (unset: in-process only).
 ``HOST``/``PORT`` where ``python -m examples.tasks`` listens (default 127.0.0.1:8000).
+``DATABASE_TIMEOUT`` seconds one database operation may wait in all (a free pooled connection,
+                  connecting, the statement; SQLite: its busy timeout), default 2. Past it the
+                  request gets a 503 with ``Retry-After`` instead of waiting for the outage.
+``PUBLISH_TIMEOUT`` seconds a write waits to publish its change event (Redis), default 0.5;
+                  past it the event is dropped with a warning and the write answers anyway.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = [
+    "DEFAULT_DATABASE_TIMEOUT",
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_PUBLISH_TIMEOUT",
+    "Settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///tasks.db"
+# Long enough for any statement of this API on a healthy database (they take milliseconds),
+# short enough that a client hears "try again" before it gives up on its own.
+DEFAULT_DATABASE_TIMEOUT = 2.0
+# A write's answer waits at most this long for its feed event: the change is stored already.
+DEFAULT_PUBLISH_TIMEOUT = 0.5
+# Bounds are for outages, not for tuning throughput: anything longer is a typo.
+MAX_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +42,12 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    database_timeout: float = DEFAULT_DATABASE_TIMEOUT
+    publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in ("database_timeout", "publish_timeout"):
+            _check_seconds(name.upper(), getattr(self, name))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +60,8 @@ class Settings:
             redis_url=env.get("REDIS_URL", "").strip() or None,
             host=env.get("HOST", "").strip() or "127.0.0.1",
             port=int(port_text),
+            database_timeout=_seconds(env, "DATABASE_TIMEOUT", DEFAULT_DATABASE_TIMEOUT),
+            publish_timeout=_seconds(env, "PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT),
         )
 
     def __repr__(self) -> str:
@@ -43,7 +69,27 @@ class Settings:
         return (
             f"Settings(database_url={_without_password(self.database_url)!r}, "
             f"redis_url={_without_password(self.redis_url)!r}, host={self.host!r}, "
-            f"port={self.port})"
+            f"port={self.port}, database_timeout={self.database_timeout}, "
+            f"publish_timeout={self.publish_timeout})"
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a number of seconds such as 2 or 0.5, not {text!r}"
+        ) from None
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise ValueError(
+            f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {value!r}"
         )
 
 

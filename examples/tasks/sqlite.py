@@ -3,24 +3,39 @@
 One connection per process: aiosqlite runs it on its own thread and queues the calls, and every
 statement commits by itself (autocommit), so concurrent requests cannot interleave inside a
 transaction. Several processes may share the file: WAL mode lets readers run beside the one
-writer, and a busy timeout makes a writer wait for the lock instead of failing.
+writer, and a busy timeout (the repository's ``timeout``) makes a writer wait for the lock
+instead of failing at once; a lock held longer raises ``DatabaseUnavailable`` (503).
 Needs SQLite 3.35+ (RETURNING).
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import aiosqlite
 
 from .models import Task, TaskPage
-from .repository import DEFAULT_PAGE_SIZE, SQLITE_SCHEME, RepositoryClosedError, TaskRepository
+from .repository import (
+    DEFAULT_PAGE_SIZE,
+    SQLITE_SCHEME,
+    DatabaseUnavailable,
+    RepositoryClosedError,
+    TaskRepository,
+)
+from .settings import DEFAULT_DATABASE_TIMEOUT
 
 __all__ = ["SQLiteTaskRepository", "sqlite_path"]
 
 MEMORY = ":memory:"
-BUSY_TIMEOUT_MS = 5000
+# SQLite's primary result codes for "another connection holds the lock" (the busy timeout ran
+# out) and "a table in this shared cache is locked".
+_LOCK_ERRORS = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+logger = logging.getLogger("examples.tasks")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -71,8 +86,9 @@ def _task(row: aiosqlite.Row | tuple[str, str, int]) -> Task:
 
 
 class SQLiteTaskRepository(TaskRepository):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = DEFAULT_DATABASE_TIMEOUT) -> None:
         self.path = str(path)
+        self.timeout = timeout
         self._db: aiosqlite.Connection | None = None
 
     def __repr__(self) -> str:
@@ -89,7 +105,7 @@ class SQLiteTaskRepository(TaskRepository):
         db = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             # The busy timeout first: the statements below may meet another process's lock.
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             if self.path != MEMORY:
                 await db.execute("PRAGMA journal_mode = WAL")
                 # PERF: in WAL mode NORMAL cannot corrupt the file; a power cut may lose the
@@ -108,18 +124,37 @@ class SQLiteTaskRepository(TaskRepository):
             await db.close()
 
     @property
+    def busy_timeout_ms(self) -> int:
+        return max(1, round(self.timeout * 1000))
+
+    @property
     def db(self) -> aiosqlite.Connection:
         if self._db is None:
             raise RepositoryClosedError("SQLite")
         return self._db
 
+    async def _fetch(self, sql: str, params: tuple[object, ...]) -> list[aiosqlite.Row]:
+        """All rows of one statement; ``DatabaseUnavailable`` when the lock stayed taken for
+        the whole busy timeout."""
+        db = self.db
+        try:
+            # execute_fetchall steps the statement to its end, so a change is committed here.
+            rows: Iterable[aiosqlite.Row] = await db.execute_fetchall(sql, params)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _LOCK_ERRORS:  # extended codes keep the low byte
+                raise
+            logger.warning(
+                "SQLite %r locked for over %ss (DATABASE_TIMEOUT)", self.path, self.timeout
+            )
+            raise DatabaseUnavailable() from exc
+        return list(rows)
+
     async def _one(self, sql: str, params: tuple[object, ...]) -> Task | None:
-        # execute_fetchall steps the statement to its end, so the change is committed here.
-        rows = list(await self.db.execute_fetchall(sql, params))
+        rows = await self._fetch(sql, params)
         return _task(rows[0]) if rows else None
 
     async def ping(self) -> None:
-        await self.db.execute_fetchall("SELECT 1")
+        await self._fetch("SELECT 1", ())
 
     async def create(self, title: str, done: bool = False) -> Task:
         task = await self._one(INSERT, (str(uuid4()), title, int(done)))
@@ -137,7 +172,7 @@ class SQLiteTaskRepository(TaskRepository):
     ) -> TaskPage:
         needle = None if contains is None else contains.lower()
         state = None if done is None else int(done)
-        rows = list(await self.db.execute_fetchall(SELECT, (needle, state, after, limit + 1)))
+        rows = await self._fetch(SELECT, (needle, state, after, limit + 1))
         page = rows[:limit]
         cursor = page[-1][3] if len(rows) > limit else None
         return TaskPage([_task(row) for row in page], cursor)

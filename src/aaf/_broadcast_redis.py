@@ -19,6 +19,10 @@ class _RedisBackend(_Backend):
     whole connection away: its subscriptions end with ``BroadcastUnavailable`` and the next
     subscribe opens a fresh connection, so nothing stale outlives an outage and closing the
     socket makes Redis drop every subscription a failed SUBSCRIBE may have left behind.
+
+    The connection is also closed when its last channel is unsubscribed: redis-py reads nothing
+    from a pub/sub connection without subscriptions, so an idle one would not notice that Redis
+    restarted, and the first subscribe afterwards would fail on the dead socket.
     """
 
     # How long disconnect() keeps cancelling the reader task before leaving it behind.
@@ -31,6 +35,7 @@ class _RedisBackend(_Backend):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
+        self._channels: set[str] = set()  # subscribed (confirmed) on the current connection
         # Guards opening the pub/sub connection and writing commands to it: redis-py's PubSub
         # is not safe for concurrent commands. Held for a socket write, not for the answer.
         self._send_lock = asyncio.Lock()
@@ -80,6 +85,7 @@ class _RedisBackend(_Backend):
                 if self._reader is None:
                     self._reader = asyncio.get_running_loop().create_task(self._read())
             await confirmed
+            self._channels.add(channel)
         except BaseException as exc:
             # Timed out (the caller's deadline cancels us), cancelled, or the connection
             # failed: the SUBSCRIBE may be half written or still queued in Redis. Closing the
@@ -100,6 +106,7 @@ class _RedisBackend(_Backend):
         pubsub = self._pubsub
         if pubsub is None:
             return  # the connection was dropped, and its subscriptions with it
+        self._channels.discard(channel)
         try:
             async with self._send_lock:
                 await pubsub.unsubscribe(channel)
@@ -107,6 +114,9 @@ class _RedisBackend(_Backend):
             self._drop_connection(BroadcastUnavailable(f"unsubscribing failed: {exc!r}"))
             if not isinstance(exc, Exception):
                 raise
+            return
+        if not self._channels and not self._confirmations and pubsub is self._pubsub:
+            self._drop_connection(None)  # idle: the next subscribe starts on a live socket
 
     def _drop_connection(self, error: BroadcastError | None) -> None:
         """Forget the pub/sub connection now (the next subscribe opens a new one), end its
@@ -118,6 +128,7 @@ class _RedisBackend(_Backend):
                 if not waiter.done():
                     waiter.set_exception(error or BroadcastUnavailable("the broadcast closed"))
         self._confirmations.clear()
+        self._channels.clear()
         if error is not None:
             self.hub.close_all(error)
         if pubsub is not None or reader is not None:

@@ -41,8 +41,9 @@ class Rule:
 
 MESSAGE_TYPE = Rule(
     "message-type",
-    "an HTTP app may only send http.response.start, http.response.body and http.response.pathsend",
-    "send one of those three message types (WebSocket and lifespan messages belong to their "
+    "an HTTP app may only send http.response.start, http.response.body, http.response.pathsend "
+    "and (where advertised) http.response.early_hint",
+    "send one of those message types (WebSocket and lifespan messages belong to their "
     "own connections)",
 )
 START_FIRST = Rule(
@@ -155,6 +156,23 @@ NO_RESPONSE = Rule(
     "send a response (http.response.start, then the body) before returning; raise instead "
     "if the app failed, so the server answers 500",
 )
+EARLY_HINT_ADVERTISED = Rule(
+    "early-hint-advertised",
+    "http.response.early_hint is sent only when the server lists the "
+    "'http.response.early_hint' extension in scope['extensions']",
+    "check scope['extensions'] before sending early hints (conn.early_hints() does), or skip "
+    "them: a server without the extension refuses the message",
+)
+EARLY_HINT_BEFORE_START = Rule(
+    "early-hint-before-start",
+    "http.response.early_hint comes before http.response.start (a 103 precedes the response)",
+    "send the early hints first, or put the Link headers on the response itself",
+)
+EARLY_HINT_LINKS = Rule(
+    "early-hint-links",
+    "http.response.early_hint carries 'links', a list of Link header values as bytes",
+    "send {'type': 'http.response.early_hint', 'links': [b'</style.css>; rel=preload; as=style']}",
+)
 # Not an HTTP response rule: it applies to every connection type that has a disconnect event
 # (HTTP and WebSocket). The connection-level checker (aaf.inspect) applies it.
 RECEIVE_AFTER_DISCONNECT = Rule(
@@ -187,12 +205,16 @@ RULES: tuple[Rule, ...] = (
     AFTER_FINISH,
     UNFINISHED,
     NO_RESPONSE,
+    EARLY_HINT_ADVERTISED,
+    EARLY_HINT_BEFORE_START,
+    EARLY_HINT_LINKS,
 )
 
 _START = "http.response.start"
 _BODY = "http.response.body"
 _PATHSEND = "http.response.pathsend"
-_HTTP_TYPES = frozenset({_START, _BODY, _PATHSEND})
+_EARLY_HINT = "http.response.early_hint"
+_HTTP_TYPES = frozenset({_START, _BODY, _PATHSEND, _EARLY_HINT})
 
 # The header grammar h11 enforces (RFC 9110 token names); the value class also refuses what
 # httptools refuses (every control except tab). Linear: one class per position, no nesting.
@@ -257,8 +279,10 @@ class HTTPResponseChecker:
     iterator the app sent is read once, here).
     """
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, *, early_hints: bool = False) -> None:
         self.method = method.upper()
+        # Whether the server advertised the early-hint extension (a 103 before the response).
+        self.early_hints = early_hints
         self.state = _State.AWAITING_START
         self.messages = 0  # how many messages the app sent, refused ones included
         self.status = 0
@@ -283,7 +307,9 @@ class HTTPResponseChecker:
         kind = message.get("type") if isinstance(message, Mapping) else None
         if kind not in _HTTP_TYPES:
             raise self._error(MESSAGE_TYPE, f"unknown message type {kind!r}", message)
-        if kind == _START:
+        if kind == _EARLY_HINT:
+            self._on_early_hint(message)
+        elif kind == _START:
             if self.started:
                 raise self._error(START_ONCE, "http.response.start sent again", message)
             self._on_start(message)
@@ -334,6 +360,23 @@ class HTTPResponseChecker:
         # On HEAD and 304 the length describes the GET body, not bytes that follow.
         self._content_length = content_length if body_allowed else None
         self.state = _State.SENDING_BODY
+
+    def _on_early_hint(self, message: Message) -> None:
+        if not self.early_hints:
+            raise self._error(
+                EARLY_HINT_ADVERTISED, "the server did not advertise early hints", message
+            )
+        if self.started:
+            raise self._error(
+                EARLY_HINT_BEFORE_START, "early hints sent after the response started", message
+            )
+        links = message.get("links")
+        # A list, not any iterable: the server reads it after this check.
+        if not isinstance(links, (list, tuple)):
+            raise self._error(EARLY_HINT_LINKS, f"links is a {type(links).__name__}", message)
+        for link in links:
+            if not isinstance(link, bytes) or not link or _VALUE.fullmatch(link) is None:
+                raise self._error(EARLY_HINT_LINKS, f"link {link!r}", message)
 
     def _on_body(self, message: Message) -> None:
         body = message.get("body", b"")

@@ -10,6 +10,7 @@ A mixin with no state of its own: its slots are declared on ``Connection``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Unpack
 
 from . import _json
@@ -23,7 +24,14 @@ if TYPE_CHECKING:
     from ._disconnect import DisconnectWatcher
     from ._types import Message, RawHeaders, Scope, Send
 
-__all__ = ["FINISHED", "NOT_STARTED", "STARTED", "HTTPResponseMixin", "client_gone"]
+__all__ = [
+    "EARLY_HINT_EXTENSION",
+    "FINISHED",
+    "NOT_STARTED",
+    "STARTED",
+    "HTTPResponseMixin",
+    "client_gone",
+]
 
 # Response states (a WebSocket connection is RESPONSE_IS_WEBSOCKET, see aaf.websocket).
 NOT_STARTED = 0
@@ -34,6 +42,10 @@ JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
 BYTES_TYPE = b"application/octet-stream"
 _TYPE_BY_CHUNK = {str: TEXT_TYPE, bytes: BYTES_TYPE}
+
+# The ASGI extension a server lists in scope["extensions"] when it can send 103 Early Hints
+# (hypercorn does on HTTP/2 and HTTP/3); the message carries Link header values only.
+EARLY_HINT_EXTENSION = "http.response.early_hint"
 
 
 def client_gone(exc: OSError) -> ClientDisconnect:
@@ -108,6 +120,43 @@ class HTTPResponseMixin:
 
     def delete_resp_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.put_resp_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
+
+    # ------------------------------------------------------------------ 103 Early Hints
+    async def early_hints(self, headers: Iterable[tuple[str, str]]) -> bool:
+        """Send a 103 Early Hints response with these ``Link`` headers, before the response.
+
+        ``await conn.early_hints([("link", "</style.css>; rel=preload; as=style")])``: the
+        browser may start fetching while the handler is still working. Sent only when the server
+        advertises the ``http.response.early_hint`` extension; elsewhere it is a no-op. Returns
+        whether the hints went out. The headers are checked either way, so a mistake shows up
+        under every server; put the same links on the final response for clients that never
+        see a 103.
+        """
+        if self._resp_state != NOT_STARTED:
+            if self._resp_state == RESPONSE_IS_WEBSOCKET:
+                raise self._not_http("conn.early_hints()")
+            raise ResponseStateError(
+                "cannot send early hints: the response already started, and a 103 must come "
+                "before it. Call conn.early_hints() before the first send or return."
+            )
+        links: list[bytes] = []
+        for name, value in headers:
+            encoded_name, encoded_value = encode_header(name, value)
+            if encoded_name != b"link":
+                raise ValueError(
+                    f"early hints carry Link headers only (the ASGI extension sends links), "
+                    f"not {name!r}; pass [('link', '</style.css>; rel=preload; as=style')]"
+                )
+            links.append(encoded_value)
+        extensions = self.scope.get("extensions") or {}
+        if not links or EARLY_HINT_EXTENSION not in extensions:
+            return False
+        try:
+            # Straight to the server: a 103 leaves the response state as it was.
+            await self._server_send({"type": EARLY_HINT_EXTENSION, "links": links})
+        except OSError as exc:
+            raise client_gone(exc) from exc
+        return True
 
     # ------------------------------------------------------------------ the one way out
     @property

@@ -65,7 +65,8 @@ class _Checker(Protocol):
 def _checker_for(scope: Scope) -> _Checker | None:
     kind = scope.get("type")
     if kind == "http":
-        return HTTPResponseChecker(str(scope.get("method", "GET")))
+        early_hints = "http.response.early_hint" in (scope.get("extensions") or {})
+        return HTTPResponseChecker(str(scope.get("method", "GET")), early_hints=early_hints)
     if kind == "websocket":
         return WebSocketChecker(scope)
     if kind == "lifespan":

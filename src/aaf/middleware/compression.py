@@ -243,6 +243,9 @@ class CompressionMiddleware:
                 await send(message)
                 return
             kind = message["type"]
+            if kind == "http.response.early_hint":
+                await send(message)  # a 103 before the response: nothing to compress
+                return
             if kind == "http.response.start":
                 passing = True
                 if self.eligible(message):
