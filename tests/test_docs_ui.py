@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aaf import App, Router
-from aaf._docs_ui_assets import UI_ASSETS, Asset, package_dir
+from aaf._docs_ui_assets import UI_ASSETS, Asset, UIName, package_dir
 from aaf.cli import format_routes
 from aaf.docs_ui import docs_router
 from aaf.openapi import openapi_document, openapi_router
@@ -20,7 +20,7 @@ from aaf.testing import TestClient
 
 from .support.servers import IN_CI
 
-ALL_UIS = ("swagger", "redoc", "scalar")
+ALL_UIS: tuple[UIName, ...] = ("swagger", "redoc", "scalar")
 
 
 def sri(path: Path) -> str:

@@ -189,9 +189,9 @@ def requests_for(
             cookies.append(f"{param['name']}={text if text.isalnum() else draw(COOKIE_TEXT)}")
         elif param["in"] == "query":
             for item in value if isinstance(value, list) else [value]:
-                text = as_text(item)
-                if text is not None:
-                    params.append((param["name"], text))
+                written = as_text(item)
+                if written is not None:
+                    params.append((param["name"], written))
     if cookies:
         headers["cookie"] = "; ".join(cookies)
     content: bytes | None = None
