@@ -360,6 +360,10 @@ def test_security_schemes_from_the_auth_middleware() -> None:
     }
     # Either scheme, or none: neither middleware is required=True.
     assert document["security"] == [{"APIKey": []}, {"BasicAuth": []}, {}]
+    # Wrong credentials are refused by the middleware, whatever the route.
+    for item in document["paths"].values():
+        for op in item.values():
+            assert op["responses"]["401"] == {"description": "Missing or invalid credentials"}
 
 
 def test_required_auth_makes_anonymous_access_undocumented() -> None:
@@ -377,6 +381,7 @@ def test_bearer_jwt_scheme() -> None:
 
 
 def test_no_auth_no_security(doc: dict[str, Any]) -> None:
+    assert "401" not in encode_document(doc).decode()
     assert "security" not in doc
     assert "securitySchemes" not in doc["components"]
 

@@ -102,9 +102,12 @@ def _phrase(status: int) -> str:
 class OperationBuilder:
     """Builds the operations of one document; ``operationId`` values are kept unique."""
 
-    def __init__(self, slots: SchemaSlots, *, parameter_error_status: int = 400) -> None:
+    def __init__(
+        self, slots: SchemaSlots, *, parameter_error_status: int = 400, authenticated: bool = False
+    ) -> None:
         self.slots = slots
         self.parameter_error_status = parameter_error_status
+        self.authenticated = authenticated
         self._operation_ids: set[str] = set()
 
     def operations(self, route: Route) -> dict[str, dict[str, Any]]:
@@ -204,6 +207,8 @@ class OperationBuilder:
         if spec is not None:
             for status in self._problem_statuses(spec):
                 responses[str(status)] = self._problem_response(status)
+        if self.authenticated:
+            responses["401"] = {"description": "Missing or invalid credentials"}
         for status, declared in sorted(route.doc.responses.items()):
             responses[str(status)] = self._declared(status, declared)
         return responses

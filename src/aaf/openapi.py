@@ -63,9 +63,13 @@ def openapi_document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app`` (an aaf app or a single router), as plain data."""
     routers = app.routers if isinstance(app, App) else [app]
+    schemes, anonymous = security_schemes(app) if isinstance(app, App) else ({}, True)
     slots = SchemaSlots()
     builder = OperationBuilder(
-        slots, parameter_error_status=int(getattr(app, "parameter_error_status", 400))
+        slots,
+        parameter_error_status=int(getattr(app, "parameter_error_status", 400)),
+        # The auth middleware answer 401 to wrong credentials before any route runs.
+        authenticated=bool(schemes),
     )
     paths: dict[str, dict[str, Any]] = {}
     for route in _documented_routes(routers):
@@ -85,7 +89,6 @@ def openapi_document(
     schemas = slots.resolve(document)
     if schemas:
         components["schemas"] = schemas
-    schemes, anonymous = security_schemes(app) if isinstance(app, App) else ({}, True)
     if schemes:
         components["securitySchemes"] = schemes
         # Alternatives: any one of the schemes; {} when a request may also come anonymous.
