@@ -61,6 +61,11 @@ def test_pages_for_each_ui_and_the_first_at_the_prefix() -> None:
     assert '{"openapiUrl": "/openapi.json"}' in index
     for name in ALL_UIS:  # the other UIs are linked
         assert f'href="/docs/{name}"' in index
+    assert 'href="/docs/swagger" aria-current=page>' in index
+    with TestClient(app) as client:
+        css = client.get("/docs/assets/aaf-docs.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert "nav.aaf-docs" in css.text
     assert "/docs/assets/redoc-init.js" in page(app, "/docs/redoc")
     assert "/docs/assets/scalar-init.js" in page(app, "/docs/scalar")
 

@@ -54,6 +54,14 @@ _INIT_TEMPLATE = """(function () {
 
 _ASSET_CACHE = "public, max-age=3600"
 
+# The links between the UIs (a file, not a style attribute: CSP-friendly like the scripts).
+_NAV_CSS = (
+    "nav.aaf-docs{font:14px/1.5 system-ui,sans-serif;padding:8px 20px;"
+    "border-bottom:1px solid #d8dde3;background:#f7f8fa}"
+    "nav.aaf-docs a{margin-right:16px;color:#1d4ed8;text-decoration:none}"
+    "nav.aaf-docs a[aria-current]{font-weight:600;color:#111}\n"
+)
+
 
 def docs_router(
     openapi_url: str = "/openapi.json",
@@ -139,10 +147,13 @@ def _render(
     config = json.dumps({"openapiUrl": openapi_url}).replace("<", "\\u003c")
     nav = ""
     if len(names) > 1:
-        links = " | ".join(
-            f'<a href="{html.escape(base)}/{n}">{_UI_TITLES[n]}</a>' for n in dict.fromkeys(names)
+        links = "".join(
+            f'<a href="{html.escape(base)}/{n}"{" aria-current=page" if n == ui else ""}>'
+            f"{_UI_TITLES[n]}</a>"
+            for n in dict.fromkeys(names)
         )
-        nav = f"<nav>{links}</nav>\n"
+        styles += f'<link rel="stylesheet" href="{html.escape(base)}/assets/aaf-docs.css">\n'
+        nav = f'<nav class="aaf-docs">{links}</nav>\n'
     page_title = f"{html.escape(title)} - {_UI_TITLES[ui]}"
     return (
         "<!doctype html>\n"
@@ -177,6 +188,8 @@ def _asset_handler(local: dict[str, Path]) -> Any:
     async def docs_asset(conn: Connection, name: str) -> HttpResponse | FileResponse:
         # APPSEC: only the names listed here are served; nothing is looked up from the path.
         headers = {"cache-control": _ASSET_CACHE}
+        if name == "aaf-docs.css":
+            return HttpResponse(_NAV_CSS.encode(), headers=headers, media_type="text/css")
         if name in init_scripts:
             return HttpResponse(
                 init_scripts[name].encode(), headers=headers, media_type="text/javascript"
