@@ -10,7 +10,10 @@ A mixin with no state of its own: its slots are declared on ``Connection``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Unpack
+
+import msgspec
 
 from . import _json
 from ._http import encode_header, sends_body, start_message
@@ -23,7 +26,14 @@ if TYPE_CHECKING:
     from ._disconnect import DisconnectWatcher
     from ._types import Message, RawHeaders, Scope, Send
 
-__all__ = ["FINISHED", "NOT_STARTED", "STARTED", "HTTPResponseMixin", "client_gone"]
+__all__ = [
+    "FINISHED",
+    "NOT_STARTED",
+    "STARTED",
+    "HTTPResponseMixin",
+    "client_gone",
+    "is_typed_object",
+]
 
 # Response states (a WebSocket connection is RESPONSE_IS_WEBSOCKET, see aaf.websocket).
 NOT_STARTED = 0
@@ -34,6 +44,15 @@ JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
 BYTES_TYPE = b"application/octet-stream"
 _TYPE_BY_CHUNK = {str: TEXT_TYPE, bytes: BYTES_TYPE}
+
+
+def is_typed_object(value: Any) -> bool:
+    """A msgspec Struct, dataclass or attrs instance: what msgspec encodes as a JSON object."""
+    return (
+        isinstance(value, msgspec.Struct)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+        or hasattr(type(value), "__attrs_attrs__")
+    )
 
 
 def client_gone(exc: OSError) -> ClientDisconnect:
@@ -232,7 +251,8 @@ class HTTPResponseMixin:
     # ------------------------------------------------------------------ returned results
     async def respond(self, result: Any) -> None:
         """Send what a handler returned: a response object, a dict or list (JSON), a str
-        (text), bytes, or None (nothing more if a response was sent, else an empty answer)."""
+        (text), bytes, None (nothing more if a response was sent, else an empty answer), or a
+        msgspec Struct, dataclass or attrs instance (JSON, encoded by msgspec)."""
         if isinstance(result, BaseResponse):
             await self._send_response(result)
         elif isinstance(result, dict | list):
@@ -243,10 +263,12 @@ class HTTPResponseMixin:
             await self.send_whole(BYTES_TYPE, bytes(result))
         elif result is None:
             await self._answer_none()
+        elif is_typed_object(result):
+            await self.send_whole(JSON_TYPE, _json.encode(result))
         else:
             raise TypeError(
                 f"handler returned {type(result).__name__}; return a response, dict, list, "
-                "str, bytes or None"
+                "str, bytes, None, or a msgspec Struct, dataclass or attrs instance"
             )
 
     async def _answer_none(self) -> None:
