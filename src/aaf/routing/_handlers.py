@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._callables import is_async_callable
 from ..connection import Connection
 from ..response import BaseResponse
 from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
-from ._signature import build_spec
+from ._signature import build_spec, has_marker, type_hints
 from ._spec import NO_DOC, HandlerSpec, RouteDoc
 from ._typed import compile_typed
 
@@ -55,14 +55,17 @@ def _adapt(
     params = list(signature.parameters.values())
     rule_params = {p.name: p for p in parts if isinstance(p, Param)}
     rule_names = list(rule_params)
-    takes_connection = _takes_connection(handler, params, rule_names, rule)
+    hints = type_hints(handler, rule)
+    takes_connection = _takes_connection(handler, params, rule_names, rule, hints)
     if websocket and not takes_connection:
         raise RouteError(
             f"WebSocket handler {describe(handler)} for {rule!r} must take the connection as its "
             "first argument: async def handler(conn, ...)"
         )
     own = params[1:] if takes_connection else params
-    spec = build_spec(handler, own, rule_params, rule, takes_connection=takes_connection)
+    spec = build_spec(
+        handler, own, rule_params, rule, takes_connection=takes_connection, hints=hints
+    )
     _check_parameters(handler, own, rule_names, rule, spec)
     if spec is not None:
         # PERF: an async handler is called directly by the typed runtime; a def handler
@@ -79,11 +82,15 @@ def _takes_connection(
     params: list[inspect.Parameter],
     rule_names: Sequence[str],
     rule: str,
+    hints: Mapping[str, Any],
 ) -> bool:
-    """The first parameter is the connection when it says so or when nothing else can fill it."""
+    """The first parameter is the connection when it says so or when nothing else can fill it
+    (a typed argument such as ``page: Query[int]`` is filled by its marker)."""
     if not params:
         return False
     first = params[0]
+    if has_marker(hints.get(first.name)):
+        return False
     if _is_connection_annotation(first.annotation):
         if first.kind not in _POSITIONAL:
             raise RouteError(
