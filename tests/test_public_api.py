@@ -11,6 +11,14 @@ def test_all_is_exactly_the_curated_list() -> None:
             "URL",
             "Address",
             "App",
+            "Body",
+            "Cookie",
+            "FieldError",
+            "FromState",
+            "Header",
+            "Problem",
+            "ProblemError",
+            "Query",
             "BodyStateError",
             "ClientDisconnect",
             "Connection",
@@ -90,6 +98,12 @@ def test_module_paths_match_the_top_level_names() -> None:
     assert aaf.WebSocketDisconnect is WebSocketDisconnect
     assert aaf.FormData is FormData
     assert aaf.UploadFile is UploadFile
+    from aaf.params import Body, Query
+    from aaf.problems import Problem
+
+    assert aaf.Body is Body
+    assert aaf.Query is Query
+    assert aaf.Problem is Problem
 
 
 def test_moved_names_keep_their_old_import_paths() -> None:

@@ -51,3 +51,64 @@ def test_user_code_type_checks_and_middleware_options_are_checked(tmp_path: Path
     assert len(errors) == 1, stdout + stderr
     assert "user_app.py:30:" in errors[0]
     assert 'Unexpected keyword argument "allow_origin"' in errors[0]
+
+
+TYPED_CODE = """
+from typing import Annotated
+
+import msgspec
+
+from aaf import Body, Connection, Cookie, FromState, Header, Problem, Query, Router
+from aaf.params import QueryParam
+
+
+class TaskIn(msgspec.Struct):
+    title: str
+
+
+class Task(msgspec.Struct):
+    id: int
+    title: str
+
+
+class Repository:
+    def add(self, title: str) -> Task:
+        return Task(1, title)
+
+
+router = Router()
+
+
+@router.post("/tasks/<int:list_id>", status_code=201, responses={409: Problem})
+async def create(
+    conn: Connection,
+    list_id: int,
+    task: Body[TaskIn],
+    repo: FromState[Repository],
+    page: Query[int] = 1,
+    size: Annotated[int, QueryParam("page-size")] = 20,
+    trace: Header[str | None] = None,
+    session: Cookie[str | None] = None,
+) -> Task:
+    total: int = list_id + page + size
+    title: str = task.title.upper()
+    if trace is not None and session is not None:
+        title += trace + session
+    return repo.add(title)
+
+
+async def wrong(page: Query[int]) -> None:
+    text: str = page  # line 46: the one error expected (Query[int] is an int)
+"""
+
+
+def test_typed_handler_markers_type_check_as_their_inner_type(tmp_path: Path) -> None:
+    module = tmp_path / "typed_app.py"
+    module.write_text(TYPED_CODE)
+    stdout, stderr, _ = api.run(
+        [str(module), "--strict", "--no-incremental", "--config-file", os.devnull]
+    )
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, stdout + stderr
+    assert "typed_app.py:46:" in errors[0]
+    assert 'expression has type "int", variable has type "str"' in errors[0]

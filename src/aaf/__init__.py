@@ -15,6 +15,8 @@ from .errors import BodyStateError, ClientDisconnect, HTTPError, ResponseStateEr
 from .files import FileResponse
 from .forms import FormData, UnsafeFilenameError, UploadFile
 from .limits import Limits
+from .params import Body, Cookie, FromState, Header, Query
+from .problems import FieldError, Problem, ProblemError
 from .response import (
     HtmlResponse,
     HttpResponse,
@@ -39,16 +41,21 @@ __all__ = [
     "URL",
     "Address",
     "App",
+    "Body",
     "BodyStateError",
     "ClientDisconnect",
     "Connection",
     "ConnectionType",
     "Converter",
+    "Cookie",
     "CookieError",
     "EventSourceResponse",
+    "FieldError",
     "FileResponse",
     "FormData",
+    "FromState",
     "HTTPError",
+    "Header",
     "HeaderError",
     "Headers",
     "HtmlResponse",
@@ -58,6 +65,9 @@ __all__ = [
     "Middleware",
     "MutableHeaders",
     "PlainTextResponse",
+    "Problem",
+    "ProblemError",
+    "Query",
     "QueryParams",
     "RedirectResponse",
     "ResponseStateError",

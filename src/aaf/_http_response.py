@@ -10,8 +10,11 @@ A mixin with no state of its own: its slots are declared on ``Connection``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Unpack
+
+import msgspec
 
 from . import _json
 from ._http import encode_header, sends_body, start_message
@@ -31,6 +34,7 @@ __all__ = [
     "STARTED",
     "HTTPResponseMixin",
     "client_gone",
+    "is_typed_object",
 ]
 
 # Response states (a WebSocket connection is RESPONSE_IS_WEBSOCKET, see aaf.websocket).
@@ -46,6 +50,15 @@ _TYPE_BY_CHUNK = {str: TEXT_TYPE, bytes: BYTES_TYPE}
 # The ASGI extension a server lists in scope["extensions"] when it can send 103 Early Hints
 # (hypercorn does on HTTP/2 and HTTP/3); the message carries Link header values only.
 EARLY_HINT_EXTENSION = "http.response.early_hint"
+
+
+def is_typed_object(value: Any) -> bool:
+    """A msgspec Struct, dataclass or attrs instance: what msgspec encodes as a JSON object."""
+    return (
+        isinstance(value, msgspec.Struct)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+        or hasattr(type(value), "__attrs_attrs__")
+    )
 
 
 def client_gone(exc: OSError) -> ClientDisconnect:
@@ -281,7 +294,8 @@ class HTTPResponseMixin:
     # ------------------------------------------------------------------ returned results
     async def respond(self, result: Any) -> None:
         """Send what a handler returned: a response object, a dict or list (JSON), a str
-        (text), bytes, or None (nothing more if a response was sent, else an empty answer)."""
+        (text), bytes, None (nothing more if a response was sent, else an empty answer), or a
+        msgspec Struct, dataclass or attrs instance (JSON, encoded by msgspec)."""
         if isinstance(result, BaseResponse):
             await self._send_response(result)
         elif isinstance(result, dict | list):
@@ -292,10 +306,12 @@ class HTTPResponseMixin:
             await self.send_whole(BYTES_TYPE, bytes(result))
         elif result is None:
             await self._answer_none()
+        elif is_typed_object(result):
+            await self.send_whole(JSON_TYPE, _json.encode(result))
         else:
             raise TypeError(
                 f"handler returned {type(result).__name__}; return a response, dict, list, "
-                "str, bytes or None"
+                "str, bytes, None, or a msgspec Struct, dataclass or attrs instance"
             )
 
     async def _answer_none(self) -> None:

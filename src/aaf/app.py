@@ -17,7 +17,7 @@ from . import _json
 from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
 from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token, start_message
-from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
+from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, client_gone
 from ._types import ASGIApp, Receive, Scope, Send
 from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
@@ -25,6 +25,7 @@ from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
 from .lifespan import Hook, Lifecycle, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
+from .problems import check_parameter_error_status, internal_error_body, render_error
 from .response import (
     BaseResponse,
     HtmlResponse,
@@ -90,6 +91,8 @@ class App(RouteDecorators):
         limits: Limits | None = None,
         debug: bool = False,
         background_timeout: float = 10.0,
+        problem_details: bool = False,
+        parameter_error_status: int = 400,
     ) -> None:
         entries = [routers] if isinstance(routers, Router) else list(routers)
         self._entries: list[ConnectionHandler] = [as_connection_handler(e) for e in entries]
@@ -103,6 +106,8 @@ class App(RouteDecorators):
         self.state: dict[str, Any] = {}
         self.limits = DEFAULT_LIMITS.merged(limits)
         self.exception_handlers = ExceptionHandlers(exception_handlers)
+        self.problem_details = problem_details
+        self.parameter_error_status = check_parameter_error_status(parameter_error_status)
         self._route_limits: dict[RouteInfo, Limits] = {}
         self.background = BackgroundRunner(background_timeout)
         self._lifespan = LifespanRunner(
@@ -400,7 +405,8 @@ class App(RouteDecorators):
             await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
         elif isinstance(exc, HTTPError):
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
-            refusal = HttpResponse(exc.json_body(), exc.status_code, headers, "application/json")
+            kind, body = render_error(exc, self.problem_details)
+            refusal = HttpResponse(body, exc.status_code, headers, kind.decode())
             code = _close_code_for(exc.status_code)
             await _refuse_or_close(conn, refusal, code, str(exc.detail))
         else:
@@ -453,7 +459,7 @@ class App(RouteDecorators):
             # Headers put on the connection before the error belong to the answer that failed.
             conn._resp_headers = exc.raw_headers or None
             conn.resp_status_code = exc.status_code
-            await conn.send_whole(JSON_TYPE, exc.json_body())
+            await conn.send_whole(*render_error(exc, self.problem_details))
             return
         logger.error("unhandled error in %s", conn._where(), exc_info=exc)
         if conn.started:
@@ -466,7 +472,7 @@ class App(RouteDecorators):
             page = debug_response(exc, conn.req_headers.get("accept"), conn.method, conn.full_path)
             await self.send_result(conn, page)
         else:
-            await conn.send_whole(TEXT_TYPE, b"Internal Server Error")
+            await conn.send_whole(*internal_error_body(self.problem_details))
 
 
 def _is_open(conn: Connection) -> bool:

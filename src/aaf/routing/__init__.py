@@ -162,7 +162,7 @@ class Router(RouteDecorators):
         doc = route_doc(options, rule, websocket=websocket)
         if self.tags:
             doc = replace(doc, tags=_merged_tags(self.tags, doc.tags))
-        adapted, spec = adapt_handler(served, parts, rule, websocket=websocket)
+        adapted, spec = adapt_handler(served, parts, rule, websocket=websocket, doc=doc)
         route_name = name if name is not None else getattr(handler, "__name__", rule)
         existing = self._names.get(route_name)
         if existing is not None and existing.endpoint is not handler:

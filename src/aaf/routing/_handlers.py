@@ -2,7 +2,8 @@
 
 Every route's handler is awaited as ``handler(conn, **params)``. A handler that takes the
 connection is used as it is (``def`` handlers get a worker-thread wrapper); one that takes only
-the path parameters (``async def get_note(note_id: int)``) is wrapped once, here.
+the path parameters (``async def get_note(note_id: int)``) is wrapped once, here. A typed handler
+(``Body[...]``, ``Query[...]`` ...) is compiled by ``_typed``; ``status_code=`` wraps the result.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._callables import is_async_callable
 from ..connection import Connection
+from ..response import BaseResponse
 from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
-from ._signature import build_spec
-from ._spec import HandlerSpec
+from ._signature import build_spec, has_marker, type_hints
+from ._spec import NO_DOC, HandlerSpec, RouteDoc
+from ._typed import compile_typed
 
 __all__ = ["adapt_handler"]
 
@@ -25,10 +28,24 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 
 def adapt_handler(
-    handler: Callable[..., Any], parts: list[Part], rule: str, *, websocket: bool = False
+    handler: Callable[..., Any],
+    parts: list[Part],
+    rule: str,
+    *,
+    websocket: bool = False,
+    doc: RouteDoc = NO_DOC,
 ) -> tuple[Handler, HandlerSpec | None]:
     """Check ``handler`` against ``rule``; return it as ``async (conn, **params)``, and its
     spec when it is typed (``Body[...]``, ``Query[...]`` ... arguments)."""
+    adapted, spec = _adapt(handler, parts, rule, websocket)
+    if doc.status_code is not None:
+        return _with_status(adapted, doc.status_code), spec
+    return adapted, spec
+
+
+def _adapt(
+    handler: Callable[..., Any], parts: list[Part], rule: str, websocket: bool
+) -> tuple[Handler, HandlerSpec | None]:
     if not callable(handler):
         raise RouteError(f"the handler for {rule!r} must be callable, not {handler!r}")
     try:
@@ -38,15 +55,23 @@ def adapt_handler(
     params = list(signature.parameters.values())
     rule_params = {p.name: p for p in parts if isinstance(p, Param)}
     rule_names = list(rule_params)
-    takes_connection = _takes_connection(handler, params, rule_names, rule)
+    hints = type_hints(handler, rule)
+    takes_connection = _takes_connection(handler, params, rule_names, rule, hints)
     if websocket and not takes_connection:
         raise RouteError(
             f"WebSocket handler {describe(handler)} for {rule!r} must take the connection as its "
             "first argument: async def handler(conn, ...)"
         )
     own = params[1:] if takes_connection else params
-    spec = build_spec(handler, own, rule_params, rule, takes_connection=takes_connection)
+    spec = build_spec(
+        handler, own, rule_params, rule, takes_connection=takes_connection, hints=hints
+    )
     _check_parameters(handler, own, rule_names, rule, spec)
+    if spec is not None:
+        # PERF: an async handler is called directly by the typed runtime; a def handler
+        # still goes to a worker thread.
+        target = handler if is_async_callable(handler) else _in_thread(handler)
+        return compile_typed(target, spec, rule, websocket=websocket), spec
     if takes_connection:
         return _as_async(handler), spec
     return _without_connection(handler), spec
@@ -57,11 +82,15 @@ def _takes_connection(
     params: list[inspect.Parameter],
     rule_names: Sequence[str],
     rule: str,
+    hints: Mapping[str, Any],
 ) -> bool:
-    """The first parameter is the connection when it says so or when nothing else can fill it."""
+    """The first parameter is the connection when it says so or when nothing else can fill it
+    (a typed argument such as ``page: Query[int]`` is filled by its marker)."""
     if not params:
         return False
     first = params[0]
+    if has_marker(hints.get(first.name)):
+        return False
     if _is_connection_annotation(first.annotation):
         if first.kind not in _POSITIONAL:
             raise RouteError(
@@ -124,13 +153,34 @@ def _check_parameters(
 def _as_async(handler: Callable[..., Any]) -> Handler:
     if is_async_callable(handler):
         return handler
+    return _in_thread(handler)
 
+
+def _in_thread(handler: Callable[..., Any]) -> Handler:
     # A plain def handler may block (file or database calls); it runs in a worker thread.
     @functools.wraps(handler)
     async def run_in_thread(*args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(handler, *args, **kwargs)
 
     return run_in_thread
+
+
+def _with_status(handler: Handler, status: int) -> Handler:
+    """``status_code=201``: the status of what the handler returns, unless it returns a
+    response object or chose a status itself (``conn.resp_status_code``, a started response)."""
+
+    async def call(conn: Connection, /, **params: Any) -> Any:
+        result = await handler(conn, **params)
+        if (
+            conn.resp_status_code == 200
+            and not conn.started
+            and not isinstance(result, BaseResponse)
+        ):
+            conn.resp_status_code = status
+        return result
+
+    functools.update_wrapper(call, handler)
+    return call
 
 
 def _without_connection(handler: Callable[..., Any]) -> Handler:

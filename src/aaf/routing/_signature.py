@@ -23,7 +23,7 @@ from ._rules import Param, RouteError, describe
 from ._spec import EMPTY, NO_DOC, BodySpec, FieldSpec, HandlerSpec, RouteDoc, RouteOptions
 from .converters import FloatConverter, IntConverter, PathConverter, StrConverter, UUIDConverter
 
-__all__ = ["build_spec", "route_doc"]
+__all__ = ["build_spec", "has_marker", "route_doc", "type_hints"]
 
 
 def route_doc(options: RouteOptions, rule: str, *, websocket: bool) -> RouteDoc:
@@ -74,6 +74,7 @@ def build_spec(
     rule: str,
     *,
     takes_connection: bool,
+    hints: Mapping[str, Any] | None = None,
 ) -> HandlerSpec | None:
     """The spec of ``handler``'s ``params`` (the connection excluded), or None when untyped.
 
@@ -81,7 +82,8 @@ def build_spec(
     ...) or a constraint on a path parameter (``Annotated[int, Meta(ge=1)]``). Path annotations
     are checked against the rule's converters for every handler.
     """
-    hints = _type_hints(handler, rule)
+    if hints is None:
+        hints = type_hints(handler, rule)
     fields: list[FieldSpec] = []
     body: BodySpec | None = None
     typed = False
@@ -137,7 +139,13 @@ def build_spec(
     return HandlerSpec(tuple(fields), body, hints.get("return", EMPTY), takes_connection)
 
 
-def _type_hints(handler: Callable[..., Any], rule: str) -> dict[str, Any]:
+def has_marker(hint: Any) -> bool:
+    """Whether an annotation carries a source marker (``Query[int]``, ``Body[T]`` ...)."""
+    return _split(hint)[1] is not None
+
+
+def type_hints(handler: Callable[..., Any], rule: str) -> dict[str, Any]:
+    """The handler's resolved annotations (``Annotated`` extras kept)."""
     target = inspect.unwrap(handler)
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(target, "__call__", target)  # noqa: B004 - a callable object's method
