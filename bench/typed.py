@@ -128,9 +128,9 @@ async def run(rounds: int, per_round: int) -> None:
 def build_time(routes: int) -> None:
     """Registering ``routes`` typed routes, then building the app's OpenAPI document."""
     import msgspec
-    from aaf.openapi import openapi_document
 
     from aaf import Body, Query, aaf
+    from aaf.openapi import openapi_document
 
     start = time.perf_counter()
     app = aaf()
