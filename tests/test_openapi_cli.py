@@ -83,6 +83,17 @@ def test_a_router_gets_the_defaults(
     assert document == openapi_document(Router())
 
 
+def test_check_mode_for_ci(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    committed = tmp_path / "openapi.json"
+    assert cli.main(["openapi", f"{target}:app", "--check", str(committed)]) == 1  # missing
+    assert f"--output {committed}" in capsys.readouterr().err
+    assert cli.main(["openapi", f"{target}:app", "-o", str(committed)]) == 0
+    assert cli.main(["openapi", f"{target}:app", "--check", str(committed)]) == 0
+    committed.write_bytes(committed.read_bytes().replace(b"4.2", b"4.1"))
+    assert cli.main(["openapi", f"{target}:app", "--check", str(committed)]) == 1
+    assert "is not the app's OpenAPI document" in capsys.readouterr().err
+
+
 def test_not_an_app(target: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["openapi", f"{target}:other"]) == 2
     assert "is a int, not an aaf app or Router" in capsys.readouterr().err

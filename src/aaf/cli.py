@@ -112,6 +112,20 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
         summary=served.summary if served else None,
     )
     text = encode_document(document, indent=2) + b"\n"
+    if args.check is not None:
+        try:
+            with open(args.check, "rb") as file:
+                current = file.read()
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            print(
+                f"aaf: {args.check} is not the app's OpenAPI document; update it with: "
+                f"aaf openapi {args.target} --output {args.check}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
     if args.output in (None, "-"):
         sys.stdout.buffer.write(text)
         sys.stdout.flush()
@@ -126,7 +140,11 @@ def _add_openapi_parser(sub: Any) -> None:
         "openapi", help="write the OpenAPI 3.1 document of an app (stable JSON, sorted keys)"
     )
     cmd.add_argument("target", help="module:attribute, e.g. myapp:app (an aaf app or Router)")
-    cmd.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    where = cmd.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    where.add_argument(
+        "--check", metavar="FILE", help="exit 1 if FILE differs from the document (for CI)"
+    )
     cmd.add_argument("--title", help="info.title (default: the app's openapi_router, or 'aaf')")
     cmd.add_argument(
         "--api-version", help="info.version (default: the app's openapi_router, or '0.1.0')"
