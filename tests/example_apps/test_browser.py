@@ -14,10 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..support.servers import IN_CI, serve
+from ..support.servers import IN_CI, REPO, serve
 
 try:
-    from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+    from playwright.async_api import (
+        Browser,
+        ConsoleMessage,
+        Error,
+        Page,
+        async_playwright,
+        expect,
+    )
 except ImportError:  # the 'browser' extra
     if IN_CI:
         raise
@@ -38,6 +45,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 10_000
+WIDTHS = (375, 1280)  # a phone and a desktop
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -57,6 +66,28 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CHAT_JWT_SECRET": ""}
     with serve("examples.demo.app:app", env=env) as url:
         yield url
+
+
+@pytest.fixture
+def fresh_demo_url(tmp_path: Path) -> Iterator[str]:
+    """A demo of its own for one test: an empty database, so the test knows every task."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}", "REDIS_URL": ""}
+    with serve("examples.demo.app:app", env={**env, "CHAT_JWT_SECRET": ""}) as url:
+        yield url
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{width}px" for width in WIDTHS])
+def width(request: pytest.FixtureRequest) -> int:
+    """A phone's and a desktop's window width, in CSS pixels."""
+    value: int = request.param
+    return value
+
+
+async def screenshot(tab: Tab, request: pytest.FixtureRequest, width: int) -> None:
+    """The whole page, kept as a CI artefact: test-artifacts/screenshots/<test>-<width>.png."""
+    name = getattr(request.node, "originalName", request.node.name)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await tab.page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -83,8 +114,13 @@ class Tab:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.exceptions: list[str] = []  # uncaught in the page's scripts (also in errors)
+        page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
+
+    def _on_page_error(self, error: Error) -> None:
+        self.errors.append(str(error))
+        self.exceptions.append(str(error))
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
@@ -95,11 +131,12 @@ class Tab:
         self.errors.append(message.text)
 
 
-async def open_tab(browser: Browser, url: str) -> Tab:
-    context = await browser.new_context()
+async def open_tab(browser: Browser, url: str, width: int = 1280, path: str = "/") -> Tab:
+    """The page at ``url + path`` in a new window ``width`` CSS pixels wide, its feed live."""
+    context = await browser.new_context(viewport={"width": width, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     tab = Tab(await context.new_page())
-    await tab.page.goto(url + "/")
+    await tab.page.goto(url + path)
     # "Live." once the feed's response arrived: the server subscribed before answering.
     await expect(tab.page.locator("#feed-status")).to_have_text("Live.")
     return tab
