@@ -85,7 +85,7 @@ def width(request: pytest.FixtureRequest) -> int:
 
 async def screenshot(tab: Tab, request: pytest.FixtureRequest, width: int) -> None:
     """The whole page, kept as a CI artefact: test-artifacts/screenshots/<test>-<width>.png."""
-    name = getattr(request.node, "originalName", request.node.name)
+    name = request.node.name.partition("[")[0]  # the test's name, without its parameters
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await tab.page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
 
