@@ -249,4 +249,15 @@ async def test_a_chat_message_from_one_page_appears_in_another(
 def test_the_page_has_no_build_step() -> None:
     static = Path(__file__).resolve().parents[2] / "examples" / "web" / "static"
     names = sorted(path.name for path in static.iterdir())
-    assert names == ["app.js", "favicon.svg", "index.html", "style.css"]
+    # Plain files the browser loads as they are: JavaScript modules, one stylesheet.
+    assert names == [
+        "app.js",
+        "chat.js",
+        "favicon.svg",
+        "feed.js",
+        "index.html",
+        "shared.js",
+        "style.css",
+        "tasks.js",
+    ]
+    assert '<script src="/static/app.js" type="module">' in (static / "index.html").read_text()
