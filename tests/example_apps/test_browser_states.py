@@ -16,6 +16,7 @@ import httpx
 import pytest
 from examples.chat import ChatTokens
 
+from ..support.redis import redis_process
 from ..support.servers import IN_CI, free_port, repo_env, run_process, serve, server_command
 from . import test_browser as shared
 from .test_browser import Tab, open_tab, screenshot
@@ -287,3 +288,38 @@ async def test_the_feed_is_oldest_first_with_times_and_the_newest_in_view(
     assert geometry["boxTop"] <= geometry["lastTop"]
     assert geometry["lastBottom"] <= geometry["boxBottom"] + 1, "the newest line is out of view"
     assert tab.errors == []
+
+
+async def test_with_redis_down_the_feed_and_chat_say_so_and_come_back_with_it(
+    browser: Browser, tmp_path: Path, width: int
+) -> None:
+    """The real thing behind the 503 / 1013 above: the demo on Redis, and Redis stopped."""
+    with redis_process() as (redis_url, first_redis):
+        redis_port = int(urlsplit(redis_url).port or 0)
+        env = {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}",
+            "REDIS_URL": redis_url,
+            "CHAT_JWT_SECRET": "",
+        }
+        with serve("examples.demo.app:app", env=env) as url:
+            tab = await open_tab(browser, url, width)
+            page = tab.page
+            await page.fill("#chat-user", "dora")
+            await page.click("#join button[type=submit]")
+            await expect(page.locator("#chat-status")).to_have_text("Connected to lobby as dora.")
+
+            first_redis.terminate()
+            first_redis.wait(10)
+            await expect(page.locator("#chat-status")).to_contain_text(
+                "The chat is unavailable for now (chat unavailable, reconnect later)."
+            )
+            await expect(page.locator("#say button[type=submit]")).to_be_disabled()
+            await expect(page.locator("#feed-status")).to_contain_text("Reconnecting in")
+
+            with redis_process(redis_port):  # Redis is back, on the same address
+                await expect(page.locator("#feed-status")).to_have_text("Live.", timeout=SLOW_MS)
+                await expect(page.locator("#chat-status")).to_have_text(
+                    "Connected to lobby as dora.", timeout=SLOW_MS
+                )
+                await expect(page.locator("#say button[type=submit]")).to_be_enabled()
+    assert tab.exceptions == []
