@@ -14,6 +14,9 @@ Server -> client:
 The user is ``?user=`` (cleaned, see ``names.clean_user``), or with JWT configured the ``sub``
 of a valid ``?token=`` - without one the handshake is refused with 401 before it is accepted.
 
+``GET /chat/<room>/admission`` with the same query answers what the handshake would: the name
+the server uses (``{"room": ..., "user": ...}``), or the refusal (400/401 ``{"error": ...}``).
+
 Every member subscribes to the room's channel (``chat:<room>``) on the Broadcast, so members
 connected to different server processes share the room when the Broadcast is Redis.
 """
@@ -119,18 +122,27 @@ def chat_router(
             return UNKNOWN_TYPE
         return None
 
-    @router.websocket("/chat/<room>", name="chat", limits=CHAT_LIMITS)
-    async def chat(conn: Connection, room: str) -> None:
-        # Everything that can refuse the connection happens before accept().
+    def admit(conn: Connection, room: str) -> str:
+        """The user name ``conn`` joins ``room`` as; an HTTPError saying why it may not."""
         if not valid_room(room):
             raise HTTPError(400, f"room names are 1 to {MAX_ROOM_LENGTH} visible characters")
         if tokens is None:
-            user = clean_user(conn.query.get("user"))
-        else:
-            verified = tokens.user_for(conn.query.get("token"))
-            if verified is None:
-                raise HTTPError(401, "a valid ?token= is required to join the chat")
-            user = verified
+            return clean_user(conn.query.get("user"))
+        verified = tokens.user_for(conn.query.get("token"))
+        if verified is None:
+            raise HTTPError(401, "a valid ?token= is required to join the chat")
+        return verified
+
+    @router.get("/chat/<room>/admission", name="chat_admission")
+    async def admission(conn: Connection, room: str) -> dict[str, str]:
+        # Browsers hide why a WebSocket handshake was refused (the page sees only close 1006),
+        # and the name the server uses: the page asks here, with the same query, first.
+        return {"room": room, "user": admit(conn, room)}
+
+    @router.websocket("/chat/<room>", name="chat", limits=CHAT_LIMITS)
+    async def chat(conn: Connection, room: str) -> None:
+        # Everything that can refuse the connection happens before accept().
+        user = admit(conn, room)
         member = uuid.uuid4().hex
         # Subscribed before accepting: the member sees its own user_joined and everything after.
         async with broadcast.subscribe("chat:" + room) as subscription:
