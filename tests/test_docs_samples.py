@@ -35,7 +35,9 @@ from aaf.cli import build_parser
 from aaf.middleware.passwords import hash_password
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
+BLOCK = re.compile(
+    r"^```(?P<lang>[\w-]*)[ \t]*(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S
+)
 PAGE_GIVEN = "from aaf import Router, aaf\n\nrouter = Router()\napp = aaf([router])\n"
 #: The reader's own values a page's samples name without defining them (keys, an app of
 #: theirs): given here, so the samples stay short and still run.
@@ -124,7 +126,8 @@ def all_samples() -> Iterator[Sample]:
 
 def compile_sample(sample: Sample) -> types.CodeType:
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    return compile(sample.code, sample.where, "exec", flags=flags, dont_inherit=True)
+    code: types.CodeType = compile(sample.code, sample.where, "exec", flags=flags)
+    return code
 
 
 def run_sample(sample: Sample, namespace: dict[str, Any]) -> None:
@@ -255,7 +258,8 @@ def test_the_shell_samples_use_real_aaf_subcommands() -> None:
         for name in action.choices
     }
     for where, args in lines:
-        assert args and args[0] in subcommands, f"{where}: `aaf {shlex.join(args)}`: no such command"
+        assert args, f"{where}: `aaf` without a command"
+        assert args[0] in subcommands, f"{where}: `aaf {shlex.join(args)}`: no such command"
         if any("[" in arg or arg == "..." for arg in args):
             continue  # a synopsis, not a command to run
         try:

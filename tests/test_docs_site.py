@@ -87,7 +87,8 @@ def test_the_site_builds_in_strict_mode_without_a_warning(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- the site's link hook
 def load_hooks() -> ModuleType:
     spec = importlib.util.spec_from_file_location("site_hooks", REPO / "docs" / "site_hooks.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -97,11 +98,21 @@ def load_hooks() -> ModuleType:
     ("markdown", "source_dir", "page_dir", "expected"),
     [
         ("[policy](../SECURITY.md)", "docs", "", "[policy](security.md)"),
-        ("[policy](../../SECURITY.md#reporting)", "docs/howto", "howto", "[policy](../security.md#reporting)"),
+        (
+            "[policy](../../SECURITY.md#reporting)",
+            "docs/howto",
+            "howto",
+            "[policy](../security.md#reporting)",
+        ),
         ("[limits](docs/limits.md)", "", "", "[limits](limits.md)"),
         ("[limits](docs/limits.md)", "", "howto", "[limits](../limits.md)"),
         ("[echo](../examples/raw/echo.py)", "docs", "", "echo (`examples/raw/echo.py`)"),
-        ("[x](https://example.com/a.md) [y](#top)", "docs", "", "[x](https://example.com/a.md) [y](#top)"),
+        (
+            "[x](https://example.com/a.md) [y](#top)",
+            "docs",
+            "",
+            "[x](https://example.com/a.md) [y](#top)",
+        ),
         ("[gone](../no-such-file.md)", "docs", "", "[gone](../no-such-file.md)"),
     ],
 )
