@@ -125,8 +125,11 @@ def all_samples() -> Iterator[Sample]:
 
 
 def compile_sample(sample: Sample) -> types.CodeType:
+    # dont_inherit: a sample runs as its own module, without this file's __future__ imports.
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    code: types.CodeType = compile(sample.code, sample.where, "exec", flags=flags)
+    code: types.CodeType = compile(
+        sample.code, sample.where, "exec", flags=flags, dont_inherit=True
+    )
     return code
 
 
