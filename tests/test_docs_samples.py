@@ -69,7 +69,7 @@ ENVIRONMENT = {
     "SESSION_KEY": "a-session-secret-of-32-characters-or-more",
 }
 #: Samples that only compile; raise it only with a reason in the page next to the sample.
-MAX_FRAGMENTS = 6
+MAX_FRAGMENTS = 4
 SHELL_LANGS = {"bash", "console", "sh", "shell"}
 # A flag of compile(): the code object is a coroutine to await (the asyncio REPL's trick).
 _CO_COROUTINE = inspect.CO_COROUTINE

@@ -84,6 +84,26 @@ def test_the_site_builds_in_strict_mode_without_a_warning(tmp_path: Path) -> Non
     assert "Threat model" in security  # SECURITY.md, included
 
 
+def public_modules() -> set[str]:
+    found = set()
+    for path in (REPO / "src" / "aaf").rglob("*.py"):
+        parts = list(path.relative_to(REPO / "src").with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if not any(part.startswith("_") for part in parts):
+            found.add(".".join(parts))
+    return found
+
+
+def test_every_public_module_is_on_a_reference_page() -> None:
+    documented: set[str] = set()
+    for page in (REPO / "docs" / "reference").glob("*.md"):
+        documented |= set(re.findall(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M))
+    assert "aaf.routing" in documented
+    missing = sorted(public_modules() - documented)
+    assert missing == [], f"add `::: <module>` lines for {missing} to a page of docs/reference/"
+
+
 # ---------------------------------------------------------------- the site's link hook
 def load_hooks() -> ModuleType:
     spec = importlib.util.spec_from_file_location("site_hooks", REPO / "docs" / "site_hooks.py")
