@@ -23,6 +23,7 @@ from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
+from ._draining import watch_signals
 from .lifespan import Hook, Lifecycle, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
 from .response import (
@@ -75,6 +76,7 @@ class App(RouteDecorators):
     ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``, or
     ``app = aaf()`` and ``@app.get("/notes")``. ``background_timeout`` is how long shutdown waits
     for background tasks still running (``conn.add_background``) before cancelling them.
+    ``close_on_shutdown``: event streams end, WebSockets close (1001) as the server stops.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class App(RouteDecorators):
         limits: Limits | None = None,
         debug: bool = False,
         background_timeout: float = 10.0,
+        close_on_shutdown: bool = True,
     ) -> None:
         entries = [routers] if isinstance(routers, Router) else list(routers)
         self._entries: list[ConnectionHandler] = [as_connection_handler(e) for e in entries]
@@ -99,6 +102,7 @@ class App(RouteDecorators):
             router.compile()  # rule, name and duplicate errors surface when the app is built
         self._own_router: Router | None = None
         self.debug = debug
+        self.close_on_shutdown = close_on_shutdown
         self.state: dict[str, Any] = {}
         self.limits = DEFAULT_LIMITS.merged(limits)
         self.exception_handlers = ExceptionHandlers(exception_handlers)
@@ -111,6 +115,7 @@ class App(RouteDecorators):
             state=self.state,
             mounted_apps=lambda: [(m.prefix, m.app) for m in self.mounts() if m.lifespan],
             drain=self.background.drain,
+            close_on_shutdown=close_on_shutdown,
         )
         #: Startup completed / draining, for readiness probes (``aaf.health``).
         self.lifecycle: Lifecycle = self._lifespan.lifecycle
@@ -271,6 +276,9 @@ class App(RouteDecorators):
 
     async def send_result(self, conn: Connection, result: Any) -> None:
         """Send what a handler (or exception handler) returned (see ``Connection.respond``)."""
+        if self.close_on_shutdown and getattr(result, "needs_watcher", False):
+            # A long-lived response: hear the server's stop even without lifespan (daphne).
+            watch_signals()
         await conn.respond(result)
 
     async def _http_miss(self, conn: Connection, method: str, path: str) -> None:

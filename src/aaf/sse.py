@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import Any
 
 from . import _json
+from ._draining import STOPPING
 from ._http import HeadersLike
 from .response import Responder, with_default_type
 from .streaming import StreamingResponse, iterate
@@ -128,10 +129,15 @@ class EventSourceResponse(StreamingResponse):
     """A ``text/event-stream`` response fed by a sync or async iterable of events.
 
     ``ping_interval`` (seconds, default 15; None turns pings off) is how long the stream may
-    stay silent before a ``: ping`` comment is sent.
+    stay silent before a ``: ping`` comment is sent. ``idle_timeout`` (seconds, default None:
+    no bound) ends the stream cleanly when the content produced no event for that long (pings
+    do not count); the browser's ``EventSource`` then reconnects with its ``Last-Event-ID``.
+
+    When the server stops (SIGTERM, Ctrl-C, or the lifespan shutdown), the stream ends cleanly
+    at once, so the server's shutdown does not wait for it (see ``App(close_on_shutdown=)``).
     """
 
-    __slots__ = ("ping_interval",)
+    __slots__ = ("idle_timeout", "ping_interval")
 
     default_media_type = None  # text/event-stream exactly, set in __init__
 
@@ -142,6 +148,7 @@ class EventSourceResponse(StreamingResponse):
         headers: HeadersLike | None = None,
         *,
         ping_interval: float | None = 15.0,
+        idle_timeout: float | None = None,
         connection: Responder | None = None,
     ) -> None:
         # Exactly the media type: the format is always UTF-8, a charset adds nothing (a
@@ -151,6 +158,9 @@ class EventSourceResponse(StreamingResponse):
         if ping_interval is not None and not ping_interval > 0:
             raise ValueError(f"ping_interval must be > 0 seconds or None, not {ping_interval!r}")
         self.ping_interval = ping_interval
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds or None, not {idle_timeout!r}")
+        self.idle_timeout = idle_timeout
         given = {name for name, _ in self.raw_headers}
         if b"cache-control" not in given:
             self.raw_headers.append((b"cache-control", b"no-cache"))
@@ -159,36 +169,50 @@ class EventSourceResponse(StreamingResponse):
             self.raw_headers.append((b"x-accel-buffering", b"no"))
 
     def body_chunks(self) -> AsyncGenerator[bytes, None]:
-        if self.ping_interval is None:
-            return self._frames()
-        return self._frames_with_pings(self.ping_interval)
+        return self._frames()
 
     async def _frames(self) -> AsyncGenerator[bytes, None]:
-        async for item in iterate(self.content):
-            yield encode_event(item)
-
-    async def _frames_with_pings(self, interval: float) -> AsyncGenerator[bytes, None]:
+        interval, idle = self.ping_interval, self.idle_timeout
+        loop = asyncio.get_running_loop()
         source = iterate(self.content)
         pending: asyncio.Future[Any] | None = None
+        # Watched alongside the producer: when the server stops, the stream ends cleanly
+        # (the browser reconnects, to another process) instead of holding the shutdown.
+        stopping, release = STOPPING.future()
         try:
-            while True:
-                # The next item is awaited in a task so that waiting can time out without
-                # cancelling the producer (which would end it).
+            while not stopping.done():
+                # The next item is awaited in a task so that waiting can time out (pings, the
+                # idle bound) or end (the stop) without cancelling the producer in between.
                 pending = asyncio.ensure_future(anext(source))
+                now = loop.time()
+                idle_until = None if idle is None else now + idle
+                next_ping = None if interval is None else now + interval
                 while True:
-                    done, _ = await asyncio.wait({pending}, timeout=interval)
-                    if done:
+                    now = loop.time()
+                    if idle_until is not None and now >= idle_until:
+                        return  # idle for too long: end the stream; the client reconnects
+                    if next_ping is not None and interval is not None and now >= next_ping:
+                        yield _PING
+                        next_ping = loop.time() + interval
+                    deadlines = [d for d in (next_ping, idle_until) if d is not None]
+                    wait = min(deadlines) - loop.time() if deadlines else None
+                    done, _ = await asyncio.wait(
+                        {pending, stopping}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if pending in done:
                         break
-                    yield _PING
+                    if stopping.done():
+                        return
                 try:
                     item = pending.result()
                 except StopAsyncIteration:
                     return
                 yield encode_event(item)
         finally:
+            release()
             if pending is not None and not pending.done():
-                # The stream ends (client gone, or closed early): cancel the producer where it
-                # waits and let its finally blocks run before going on.
+                # The stream ends (client gone, server stopping, idle, or closed early):
+                # cancel the producer where it waits and let its finally blocks run first.
                 pending.cancel()
                 await asyncio.wait({pending})
             await source.aclose()

@@ -1,0 +1,192 @@
+"""The process is stopping: one flag that long-lived responses (event streams, WebSockets) watch.
+
+Most servers run the lifespan shutdown only *after* every connection has finished, and an event
+stream or a WebSocket never finishes by itself: the server waits for its graceful timeout (or
+forever, plain uvicorn) and then cancels them with a traceback. So aaf also learns about the
+stop from the signal that starts it: ``watch_signals()`` chains a handler in front of the
+server's own SIGTERM/SIGINT handler (never replacing it: the server's handler still runs, with
+the same arguments). The handler sets ``STOPPING``; event streams then end cleanly and
+WebSockets are closed with 1001, so the server's own shutdown finds nothing left to wait for.
+
+Chaining works for every way a server listens for signals:
+
+- ``signal.signal(sig, handler)`` (uvicorn, gunicorn's workers, twisted/daphne): our handler
+  calls the server's afterwards.
+- ``loop.add_signal_handler`` (hypercorn, granian's workers): asyncio installs a no-op Python
+  handler and learns about the signal through ``signal.set_wakeup_fd``, which the interpreter
+  writes to whatever the Python-level handler is; replacing the no-op keeps the loop's handler.
+
+A handler the server installs *after* ours replaces it; ``watch_signals()`` is therefore called
+again whenever a long-lived response starts (a cheap check), and chains anew. Signals that run
+the default action (SIG_DFL: the process dies at once) or are ignored are left alone: there is
+no shutdown to take part in.
+
+``STOPPING`` is process-wide on purpose: a signal stops the whole process. It can also be set
+by an app's lifespan shutdown, and is cleared when a lifespan starts or finishes shutting down
+(so apps run one after another in one process, as in tests, do not see an old stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any
+
+__all__ = ["STOPPING", "Drain", "StopWatch", "unwatch_signals", "watch_signals"]
+
+logger = logging.getLogger("aaf.lifespan")
+
+WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+Callback = Callable[[], Any]
+
+
+class Drain:
+    """A flag that wakes waiters on any event loop when it is set, even from a signal handler.
+
+    ``subscribe(callback)`` runs ``callback`` on the subscriber's loop once the flag is set
+    (at once if it already is); it returns the function that unsubscribes.
+    """
+
+    __slots__ = ("_is_set", "_keys", "_subscribers")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._keys = itertools.count()
+        self._subscribers: dict[int, tuple[asyncio.AbstractEventLoop, Callback]] = {}
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        """Set the flag; safe from any thread and from a signal handler (it only schedules)."""
+        if self._is_set:
+            return
+        self._is_set = True
+        subscribers, self._subscribers = self._subscribers, {}
+        for loop, callback in subscribers.values():
+            # call_soon_threadsafe: a signal handler runs between two bytecodes of whatever
+            # the loop was doing, so the callback must run later, from the loop itself.
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nothing to wake
+                loop.call_soon_threadsafe(callback)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        if self._is_set:
+            handle = loop.call_soon(callback)
+            return handle.cancel
+        key = next(self._keys)
+        self._subscribers[key] = (loop, callback)
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(key, None)
+
+        return unsubscribe
+
+    def future(self) -> tuple[asyncio.Future[None], Callable[[], None]]:
+        """A future done when the flag is set, and the function that releases it."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        unsubscribe = self.subscribe(wake)
+
+        def release() -> None:
+            unsubscribe()
+            future.cancel()
+
+        return future, release
+
+    async def wait(self) -> None:
+        future, release = self.future()
+        try:
+            await future
+        finally:
+            release()
+
+
+#: Set when the process was told to stop (or an app's lifespan shutdown began).
+STOPPING = Drain()
+
+# The handler each watched signal had before ours, by signal number.
+_previous: dict[int, Any] = {}
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    STOPPING.set()
+    previous = _previous.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:  # pragma: no cover - only reached if chained onto SIG_DFL
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def watch_signals() -> bool:
+    """Chain ``STOPPING`` in front of the process's SIGTERM/SIGINT handlers; True if watching.
+
+    Only the main thread can install signal handlers; elsewhere (an app served from a thread)
+    this does nothing and returns False.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    watching = False
+    for signum in WATCHED_SIGNALS:
+        current = signal.getsignal(signum)
+        if current is _on_signal:
+            watching = True
+            continue
+        if not callable(current):
+            continue  # SIG_DFL, SIG_IGN or not set from Python: no server shutdown to join
+        _previous[signum] = current
+        signal.signal(signum, _on_signal)
+        watching = True
+    return watching
+
+
+def unwatch_signals() -> None:
+    """Put back the handlers ``watch_signals()`` chained onto (where ours is still in place)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, previous in list(_previous.items()):
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, previous)
+        del _previous[signum]
+
+
+class StopWatch:
+    """Runs ``close()`` on the creator's loop when ``STOPPING`` is set, until ``cancel()``.
+
+    ``stopped`` tells afterwards that the stop closed it (a WebSocket: its handler's next
+    receive or send then ends quietly, as when the client leaves).
+    """
+
+    __slots__ = ("_close", "_task", "_unsubscribe", "stopped")
+
+    def __init__(self, close: Callable[[], Awaitable[None]]) -> None:
+        self.stopped = False
+        self._close = close
+        self._task: asyncio.Future[None] | None = None  # kept: a task nobody holds may vanish
+        self._unsubscribe: Callable[[], None] | None = STOPPING.subscribe(self._fire)
+
+    def _fire(self) -> None:
+        self._unsubscribe = None
+        self.stopped = True
+        self._task = asyncio.ensure_future(self._close())
+
+    def cancel(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
