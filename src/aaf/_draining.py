@@ -44,6 +44,10 @@ __all__ = ["STOPPING", "Drain", "StopWatch", "unwatch_signals", "watch_signals"]
 logger = logging.getLogger("aaf.lifespan")
 
 WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: The longest aaf holds a server's ``signal.signal`` handler back while its event streams end
+#: and its WebSockets close: some servers (daphne) cancel every request at once when their
+#: handler runs, before an ended stream's last chunk or a close frame is written.
+HOLD_SERVER_HANDLER = 1.0
 
 Callback = Callable[[], Any]
 
@@ -55,10 +59,12 @@ class Drain:
     (at once if it already is); it returns the function that unsubscribes.
     """
 
-    __slots__ = ("_is_set", "_keys", "_subscribers")
+    __slots__ = ("_held", "_is_set", "_keys", "_settle_waiters", "_subscribers")
 
     def __init__(self) -> None:
         self._is_set = False
+        self._held = 0  # long-lived responses open now (see hold())
+        self._settle_waiters: list[asyncio.Future[None]] = []
         self._keys = itertools.count()
         self._subscribers: dict[int, tuple[asyncio.AbstractEventLoop, Callback]] = {}
 
@@ -93,15 +99,40 @@ class Drain:
 
         return unsubscribe
 
+    def hold(self) -> Callable[[], None]:
+        """Count one long-lived response as open until the returned function is called."""
+        self._held += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._held -= 1
+                if self._held == 0:
+                    waiters, self._settle_waiters = self._settle_waiters, []
+                    for waiter in waiters:
+                        waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+        return release
+
+    async def settled(self) -> None:
+        """Wait until no long-lived response is open."""
+        if self._held == 0:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._settle_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            with contextlib.suppress(ValueError):
+                self._settle_waiters.remove(waiter)
+
     def future(self) -> tuple[asyncio.Future[None], Callable[[], None]]:
         """A future done when the flag is set, and the function that releases it."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def wake() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        unsubscribe = self.subscribe(wake)
+        unsubscribe = self.subscribe(lambda: _wake(future))
 
         def release() -> None:
             unsubscribe()
@@ -117,6 +148,11 @@ class Drain:
             release()
 
 
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 #: Set when the process was told to stop (or an app's lifespan shutdown began).
 STOPPING = Drain()
 
@@ -124,9 +160,40 @@ STOPPING = Drain()
 _previous: dict[int, Any] = {}
 
 
+# The task that calls the server's handler once aaf's responses ended (kept: see StopWatch).
+_chained: set[asyncio.Task[None]] = set()
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    STOPPING.set()
     previous = _previous.get(signum)
+    first = not STOPPING.is_set()
+    STOPPING.set()
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None  # the signal arrived outside the loop: nothing of ours to wait for
+    if not first or loop is None or STOPPING._held == 0:
+        # A second signal (Ctrl-C twice: the user insists) goes to the server at once.
+        _chain(previous, signum, frame)
+        return
+
+    def start() -> None:
+        task = asyncio.ensure_future(_chain_when_settled(previous, signum, frame))
+        _chained.add(task)
+        task.add_done_callback(_chained.discard)
+
+    # Scheduled, not run: a signal handler runs between two bytecodes of the loop's work.
+    loop.call_soon_threadsafe(start)
+
+
+async def _chain_when_settled(previous: Any, signum: int, frame: FrameType | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HOLD_SERVER_HANDLER):
+            await STOPPING.settled()
+    _chain(previous, signum, frame)
+
+
+def _chain(previous: Any, signum: int, frame: FrameType | None) -> None:
     if callable(previous):
         previous(signum, frame)
     elif previous == signal.SIG_DFL:  # pragma: no cover - only reached if chained onto SIG_DFL
@@ -167,26 +234,48 @@ def unwatch_signals() -> None:
 
 
 class StopWatch:
-    """Runs ``close()`` on the creator's loop when ``STOPPING`` is set, until ``cancel()``.
+    """Runs ``close()`` on the creator's loop when ``STOPPING`` is set, until ``cancel()``;
+    if ``close()`` fails (a server refused it), ``fallback()`` instead.
 
     ``stopped`` tells afterwards that the stop closed it (a WebSocket: its handler's next
-    receive or send then ends quietly, as when the client leaves).
+    receive or send then ends quietly, as when the client leaves). The socket counts as open
+    (``Drain.hold``) until ``cancel(gone=True)``: after a close for the stop, that is when the
+    client answered it, so the server's handler does not drop the connection with the close
+    frame still unsent.
     """
 
-    __slots__ = ("_close", "_task", "_unsubscribe", "stopped")
+    __slots__ = ("_close", "_fallback", "_release", "_task", "_unsubscribe", "stopped")
 
-    def __init__(self, close: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, close: Callable[[], Awaitable[None]], fallback: Callable[[], Awaitable[None]]
+    ) -> None:
         self.stopped = False
         self._close = close
+        self._fallback = fallback
         self._task: asyncio.Future[None] | None = None  # kept: a task nobody holds may vanish
+        self._release = STOPPING.hold()
         self._unsubscribe: Callable[[], None] | None = STOPPING.subscribe(self._fire)
 
     def _fire(self) -> None:
         self._unsubscribe = None
         self.stopped = True
-        self._task = asyncio.ensure_future(self._close())
+        self._task = asyncio.ensure_future(self._run())
 
-    def cancel(self) -> None:
+    async def _run(self) -> None:
+        try:
+            await self._close()
+        except Exception:
+            try:
+                await self._fallback()
+            except Exception:
+                # Nothing more to try: the server drops the connection as it stops.
+                logger.debug("could not close a WebSocket for the stop", exc_info=True)
+
+    def cancel(self, *, gone: bool = False) -> None:
+        """The socket is closing (``gone``: it is over). A socket the stop closed counts as
+        open until it is over."""
+        if gone or not self.stopped:
+            self._release()
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from . import _json
 from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
+from ._draining import watch_signals
 from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token, start_message
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, TEXT_TYPE, client_gone
@@ -23,7 +24,6 @@ from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
 from .errors import ClientDisconnect, HTTPError
-from ._draining import watch_signals
 from .lifespan import Hook, Lifecycle, LifespanFactory, LifespanRunner
 from .limits import DEFAULT_LIMITS, Limits
 from .response import (

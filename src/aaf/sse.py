@@ -24,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _json
 from ._draining import STOPPING
 from ._http import HeadersLike
 from .response import Responder, with_default_type
 from .streaming import StreamingResponse, iterate
+
+if TYPE_CHECKING:
+    from ._disconnect import DisconnectWatcher
+    from ._types import RawHeaders, Scope, Send
 
 __all__ = ["EventSourceResponse", "SSEParser", "ServerSentEvent"]
 
@@ -167,6 +171,21 @@ class EventSourceResponse(StreamingResponse):
         # nginx buffers responses by default, which would hold events back.
         if b"x-accel-buffering" not in given:
             self.raw_headers.append((b"x-accel-buffering", b"no"))
+
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
+    ) -> None:
+        # Counted as open until its last chunk was handed to the server: a server that drops
+        # every connection when its signal handler runs (daphne) gets that handler only then.
+        release = STOPPING.hold()
+        try:
+            await super().emit(scope, send, extra, watcher)
+        finally:
+            release()
 
     def body_chunks(self) -> AsyncGenerator[bytes, None]:
         return self._frames()

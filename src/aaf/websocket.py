@@ -163,9 +163,9 @@ class _WebSocket:
         self.close_reason = ""
         self.stop: StopWatch | None = None  # closes it with 1001 when the server stops
 
-    def ended(self) -> None:
+    def ended(self, *, gone: bool = False) -> None:
         if self.stop is not None:
-            self.stop.cancel()
+            self.stop.cancel(gone=gone)
 
 
 class WebSocketMixin:
@@ -254,11 +254,14 @@ class WebSocketMixin:
         ws.state = WebSocketState.CONNECTED
         ws.subprotocol = subprotocol
         if getattr(getattr(self, "app", None), "close_on_shutdown", True):
-            # A WebSocket never ends by itself and most servers wait for it before they stop:
-            # aaf closes it with 1001 then (see aaf._draining). Chaining onto the signal
-            # handlers here also catches servers that install theirs after the lifespan.
+            # Servers wait for open WebSockets before they stop: aaf closes them with 1001 then
+            # (see aaf._draining), hearing the stop also under servers without lifespan.
             watch_signals()
-            ws.stop = StopWatch(lambda: self._send_close(ws, GOING_AWAY, STOPPING_REASON))
+            ws.stop = StopWatch(
+                lambda: self._send_close(ws, GOING_AWAY, STOPPING_REASON),
+                # daphne's autobahn refuses 1001 from a server (1000 or 3000-4999 only).
+                lambda: self._send_close(ws, NORMAL_CLOSURE, STOPPING_REASON),
+            )
 
     async def deny(self, response: BaseResponse | int = 403) -> None:
         """Refuse the handshake with an HTTP response (``403`` or any response object).
@@ -307,7 +310,7 @@ class WebSocketMixin:
 
     # ------------------------------------------------------------------ receiving
     def _client_left(self, ws: _WebSocket, message: Message) -> None:
-        ws.ended()
+        ws.ended(gone=True)
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = message.get("code", NO_STATUS)
         ws.close_reason = message.get("reason") or ""
@@ -436,7 +439,7 @@ class WebSocketMixin:
 
     def _lost(self, ws: _WebSocket) -> WebSocketDisconnect:
         # Servers raise an OSError (uvicorn: ClientDisconnected) from send() once the peer is gone.
-        ws.ended()
+        ws.ended(gone=True)
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = ws.close_code or ABNORMAL_CLOSURE
         return WebSocketDisconnect(ws.close_code)
@@ -479,6 +482,7 @@ class WebSocketMixin:
             await self._server_send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:
             ws.state = WebSocketState.DISCONNECTED  # the client left first: nothing to close
+            ws.ended(gone=True)
 
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the socket; before ``accept()`` this refuses the handshake (like ``deny()``).
