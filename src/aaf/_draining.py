@@ -239,9 +239,9 @@ class StopWatch:
 
     ``stopped`` tells afterwards that the stop closed it (a WebSocket: its handler's next
     receive or send then ends quietly, as when the client leaves). The socket counts as open
-    (``Drain.hold``) until ``cancel(gone=True)``: after a close for the stop, that is when the
-    client answered it, so the server's handler does not drop the connection with the close
-    frame still unsent.
+    (``Drain.hold``) until ``finish()``, called when its handler is done: the server's own
+    handler and the lifespan shutdown wait for that (bounded), so a handler's cleanup still
+    finds the app's resources open and its close frame is sent before the server stops.
     """
 
     __slots__ = ("_close", "_fallback", "_release", "_task", "_unsubscribe", "stopped")
@@ -271,11 +271,13 @@ class StopWatch:
                 # Nothing more to try: the server drops the connection as it stops.
                 logger.debug("could not close a WebSocket for the stop", exc_info=True)
 
-    def cancel(self, *, gone: bool = False) -> None:
-        """The socket is closing (``gone``: it is over). A socket the stop closed counts as
-        open until it is over."""
-        if gone or not self.stopped:
-            self._release()
+    def finish(self) -> None:
+        """The handler is done with the socket."""
+        self.cancel()
+        self._release()
+
+    def cancel(self) -> None:
+        """The socket is closing: nothing to close at the stop any more."""
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()

@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from ._draining import STOPPING, unwatch_signals, watch_signals
+from ._draining import HOLD_SERVER_HANDLER, STOPPING, unwatch_signals, watch_signals
 
 if TYPE_CHECKING:
     from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -392,6 +392,10 @@ class LifespanRunner:
             # Servers that run the lifespan shutdown while connections are still open
             # (or a test client): event streams and WebSockets end now.
             STOPPING.set()
+            # Their handlers' cleanup may still need what the steps below close.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLD_SERVER_HANDLER):
+                    await STOPPING.settled()
         try:
             # Background work still running may need what the steps below close: it goes first.
             await self.drain()

@@ -16,7 +16,7 @@ The connection moves through ``connecting -> connected -> closed | disconnected`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -163,9 +163,9 @@ class _WebSocket:
         self.close_reason = ""
         self.stop: StopWatch | None = None  # closes it with 1001 when the server stops
 
-    def ended(self, *, gone: bool = False) -> None:
+    def ended(self) -> None:
         if self.stop is not None:
-            self.stop.cancel(gone=gone)
+            self.stop.cancel()
 
 
 class WebSocketMixin:
@@ -178,6 +178,7 @@ class WebSocketMixin:
     asgi_receive: Receive
     _server_send: Send
     _ws: _WebSocket
+    on_finish: Callable[[Callable[[], Any]], None]
 
     def _begin_websocket(self, message_limit: int) -> None:
         """Mark this connection as a WebSocket (the app does this when it routes one)."""
@@ -253,15 +254,15 @@ class WebSocketMixin:
         await self._server_send(accept)
         ws.state = WebSocketState.CONNECTED
         ws.subprotocol = subprotocol
-        if getattr(getattr(self, "app", None), "close_on_shutdown", True):
-            # Servers wait for open WebSockets before they stop: aaf closes them with 1001 then
-            # (see aaf._draining), hearing the stop also under servers without lifespan.
+        if getattr(getattr(self, "app", None), "close_on_shutdown", False):
+            # Closed with 1001 as the server stops (aaf._draining), also without lifespan.
             watch_signals()
             ws.stop = StopWatch(
                 lambda: self._send_close(ws, GOING_AWAY, STOPPING_REASON),
                 # daphne's autobahn refuses 1001 from a server (1000 or 3000-4999 only).
                 lambda: self._send_close(ws, NORMAL_CLOSURE, STOPPING_REASON),
             )
+            self.on_finish(ws.stop.finish)
 
     async def deny(self, response: BaseResponse | int = 403) -> None:
         """Refuse the handshake with an HTTP response (``403`` or any response object).
@@ -310,7 +311,7 @@ class WebSocketMixin:
 
     # ------------------------------------------------------------------ receiving
     def _client_left(self, ws: _WebSocket, message: Message) -> None:
-        ws.ended(gone=True)
+        ws.ended()
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = message.get("code", NO_STATUS)
         ws.close_reason = message.get("reason") or ""
@@ -439,7 +440,7 @@ class WebSocketMixin:
 
     def _lost(self, ws: _WebSocket) -> WebSocketDisconnect:
         # Servers raise an OSError (uvicorn: ClientDisconnected) from send() once the peer is gone.
-        ws.ended(gone=True)
+        ws.ended()
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = ws.close_code or ABNORMAL_CLOSURE
         return WebSocketDisconnect(ws.close_code)
@@ -482,7 +483,7 @@ class WebSocketMixin:
             await self._server_send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:
             ws.state = WebSocketState.DISCONNECTED  # the client left first: nothing to close
-            ws.ended(gone=True)
+            ws.ended()
 
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the socket; before ``accept()`` this refuses the handshake (like ``deny()``).
