@@ -199,7 +199,7 @@ class EventSourceResponse(StreamingResponse):
         # (the browser reconnects, to another process) instead of holding the shutdown.
         stopping, release = STOPPING.future()
         try:
-            while not stopping.done():
+            while not (stopping.done() or STOPPING.is_set()):
                 # The next item is awaited in a task so that waiting can time out (pings, the
                 # idle bound) or end (the stop) without cancelling the producer in between.
                 pending = asyncio.ensure_future(anext(source))
