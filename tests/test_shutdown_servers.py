@@ -157,3 +157,31 @@ def test_sigterm_ends_streams_and_websockets(server: str, tmp_path: Path) -> Non
     assert elapsed < AAF_BOUND + SERVER_GRACE[server], (elapsed, output)
     assert "Traceback" not in output, output
     assert "ERROR" not in output, output
+
+
+def test_hypercorn_worker_processes_end_within_their_graceful_timeout(tmp_path: Path) -> None:
+    """hypercorn with worker processes (its default, ``--workers 1``) gives the app no way to
+    learn about the stop: the parent catches SIGTERM and sets a multiprocessing event that the
+    workers poll (hypercorn/run.py); the workers install no signal handler (their
+    ``shutdown_trigger`` is that poll, hypercorn/asyncio/run.py) and run the lifespan shutdown
+    only after their graceful timeout. So the graceful timeout bounds the exit; what is still
+    open is then cut by hypercorn, which logs its own cancelled tasks (frames in hypercorn and
+    asyncio only): nothing of aaf's or the app's may be in the log."""
+    grace = 1.0
+    port = free_port()
+    env = repo_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}"})
+    env.pop("REDIS_URL", None)
+    command = server_command("hypercorn", DEMO, port)
+    at = command.index(DEMO)
+    command[at:at] = ["--graceful-timeout", str(int(grace)), "--workers", "1"]
+    with tempfile.TemporaryFile() as log:
+        with run_process(command, port, "hypercorn serving the demo", env=env, log=log) as process:
+            elapsed, _, _ = asyncio.run(_scenario(process, port, DEMO))
+            returncode = process.returncode
+        output = tail(log, 200_000)
+    assert returncode == 0, output
+    assert elapsed < AAF_BOUND + grace, (elapsed, output)
+    frames = [line for line in output.splitlines() if line.lstrip().startswith('File "')]
+    ours = [line for line in frames if "/aaf/" in line or "/examples/" in line]
+    assert not ours, output
+    assert "[aaf" not in output, output
