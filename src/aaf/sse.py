@@ -13,7 +13,9 @@
 The iterable may yield ``ServerSentEvent`` objects, plain strings (one ``data`` event each) or
 JSON-encodable values such as dicts (sent as JSON ``data``). A comment ping goes out whenever the
 stream has been idle for ``ping_interval`` seconds, so proxies keep it open. When the client
-disconnects, the generator is cancelled where it waits and its ``finally`` blocks run.
+disconnects, the generator is cancelled where it waits and its ``finally`` blocks run; when the
+server stops (``aaf._draining``) or nothing came for ``idle_timeout`` seconds, the same happens
+and the stream ends cleanly, so the browser reconnects.
 
 The wire format is the WHATWG HTML "server-sent events" section: UTF-8 lines, fields
 ``event``/``data``/``id``/``retry``, an empty line ending each event, ``:`` starting a comment.
