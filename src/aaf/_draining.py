@@ -11,7 +11,8 @@ WebSockets are closed with 1001, so the server's own shutdown finds nothing left
 Chaining works for every way a server listens for signals:
 
 - ``signal.signal(sig, handler)`` (uvicorn, gunicorn's workers, twisted/daphne): our handler
-  calls the server's afterwards.
+  calls the server's once aaf's open streams and sockets have ended (at most
+  ``HOLD_SERVER_HANDLER`` seconds later; at once if none is open or on a second signal).
 - ``loop.add_signal_handler`` (hypercorn, granian's workers): asyncio installs a no-op Python
   handler and learns about the signal through ``signal.set_wakeup_fd``, which the interpreter
   writes to whatever the Python-level handler is; replacing the no-op keeps the loop's handler.
