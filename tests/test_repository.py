@@ -57,7 +57,7 @@ def extras_in(extras: dict[str, list[str]], name: str) -> set[str]:
     """``name`` and every extra it pulls in through ``aaf[...]`` requirements."""
     found = {name}
     for requirement in extras[name]:
-        match = re.fullmatch(r"aaf\[([\w,]+)\]", requirement.split(";")[0].strip())
+        match = re.fullmatch(r"aaf\[([\w,-]+)\]", requirement.split(";")[0].strip())
         if match:
             for included in match.group(1).split(","):
                 found |= extras_in(extras, included)

@@ -20,6 +20,7 @@ from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token, start_message
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, client_gone
 from ._types import ASGIApp, Receive, Scope, Send
+from ._websocket_end import end_after_error, is_open
 from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
@@ -38,13 +39,8 @@ from .routing import Mount, Route, RouteError, Router
 from .routing._decorators import RouteDecorators
 from .routing._spec import RouteOptions
 from .websocket import (
-    INTERNAL_ERROR,
-    POLICY_VIOLATION,
-    TRY_AGAIN_LATER,
-    WebSocketDataError,
     WebSocketDisconnect,
     WebSocketState,
-    clip_reason,
 )
 
 __all__ = ["ROUTE_SCOPE_KEY", "App", "ConnectionHandler", "Middleware", "aaf"]
@@ -390,7 +386,7 @@ class App(RouteDecorators):
         # This socket's own end (its receive or send saw the client go) needs nothing more. A
         # WebSocketDisconnect while it is still open came from another, dead socket.
         if isinstance(exc, ClientDisconnect) or (
-            isinstance(exc, WebSocketDisconnect) and not _is_open(conn)
+            isinstance(exc, WebSocketDisconnect) and not is_open(conn)
         ):
             logger.debug("client left %s (%s)", conn._where(), exc)
             return
@@ -402,27 +398,12 @@ class App(RouteDecorators):
                     result = await result
                 if isinstance(result, BaseResponse) and conn.ws_state == WebSocketState.CONNECTING:
                     await conn.deny(result)
-                if not _is_open(conn):
+                if not is_open(conn):
                     return
             except Exception as handler_exc:
                 logger.exception("exception handler for %r failed", type(exc).__name__)
                 exc = handler_exc
-        if isinstance(exc, WebSocketDataError):
-            # The client sent what the handler cannot use: its error, not the server's.
-            logger.info("closing %s with %s: %s", conn._where(), exc.close_code, exc)
-            await _refuse_or_close(conn, HttpResponse(b"", 400), exc.close_code, str(exc))
-        elif isinstance(exc, HTTPError):
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exc.raw_headers]
-            kind, body = render_error(exc, self.problem_details)
-            refusal = HttpResponse(body, exc.status_code, headers, kind.decode())
-            code = _close_code_for(exc.status_code)
-            await _refuse_or_close(conn, refusal, code, str(exc.detail))
-        else:
-            # A WebSocketDisconnect here came from sending to another, dead socket: this one
-            # is still open and is closed like after any other error.
-            logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
-            denial = HttpResponse("Internal Server Error", 500)
-            await _refuse_or_close(conn, denial, INTERNAL_ERROR, "")
+        await end_after_error(conn, exc, self.problem_details)
 
     # ------------------------------------------------------------------ errors
     async def _answer_error(self, conn: Connection, exc: Exception) -> None:
@@ -483,26 +464,4 @@ class App(RouteDecorators):
             await conn.send_whole(*internal_error_body(self.problem_details))
 
 
-def _is_open(conn: Connection) -> bool:
-    return conn.ws_state in (WebSocketState.CONNECTING, WebSocketState.CONNECTED)
-
-
-async def _refuse_or_close(conn: Connection, denial: BaseResponse, code: int, reason: str) -> None:
-    """End a WebSocket after an error: refuse the handshake, or close an accepted socket."""
-    state = conn.ws_state
-    if state == WebSocketState.CONNECTING:
-        await conn.deny(denial)
-    elif state == WebSocketState.CONNECTED:
-        await conn.close(code, clip_reason(reason))
-
-
 aaf = App
-
-
-def _close_code_for(status_code: int) -> int:
-    """The close code for an HTTPError raised after accept(): the client's fault (4xx) is a
-    policy violation; 503 (a backend down for now) is 1013 "try again later", so clients
-    reconnect; any other 5xx is an internal error."""
-    if status_code < 500:
-        return POLICY_VIOLATION
-    return TRY_AGAIN_LATER if status_code == 503 else INTERNAL_ERROR

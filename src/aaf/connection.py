@@ -25,6 +25,7 @@ from ._request_body import (
     RequestBodyMixin,
     is_json_media_type,
 )
+from ._websocket_typed import TypedMessagesMixin
 from .background import BackgroundRunner, BackgroundTask
 from .cookies import parse_cookie_header
 from .datastructures import URL, Address, Headers, QueryParams
@@ -98,7 +99,7 @@ class _NoApp:
         )
 
 
-class Connection(RequestBodyMixin, HTTPResponseMixin, WebSocketMixin):
+class Connection(RequestBodyMixin, HTTPResponseMixin, WebSocketMixin, TypedMessagesMixin):
     """One HTTP request or WebSocket; the raw ASGI pieces stay reachable.
 
     ``await other_app(conn.scope, conn.asgi_receive, conn.asgi_send)`` hands the connection to
