@@ -22,7 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import msgspec
+
+from aaf import Body, Query, aaf
 from aaf.lifespan import LifespanClient
+from aaf.openapi import openapi_document
 from bench.inprocess import Sink, time_requests
 from bench.typed_apps import BUILDERS
 
@@ -125,22 +129,31 @@ async def run(rounds: int, per_round: int) -> None:
     print(f"(ratio = time / {BASELINE!r} time in the same run; lower is better)")
 
 
+def _typed_handler(item: Any) -> Any:
+    """A typed handler for the model ``item`` (annotations set here: the type is a variable)."""
+
+    async def update(item_id: int, body: Any, limit: int = 10) -> Any:
+        return body
+
+    update.__annotations__ = {
+        "item_id": int,
+        "body": Body[item],  # type: ignore[misc]  # a runtime type, not a static one
+        "limit": Query[int],
+        "return": item,
+    }
+    return update
+
+
 def build_time(routes: int) -> None:
-    """Registering ``routes`` typed routes, then building the app's OpenAPI document."""
-    import msgspec
-    from aaf.openapi import openapi_document
-
-    from aaf import Body, Query, aaf
-
+    """Registering ``routes`` typed routes (each with its own body model), then building the
+    app's OpenAPI document: the issue's goal is under 1 s for 1,000."""
     start = time.perf_counter()
     app = aaf()
     for n in range(routes):
         item = msgspec.defstruct(f"Item{n}", [("name", str), ("count", int)])
-
-        async def update(item_id: int, body: Body[item], limit: Query[int] = 10) -> item:  # type: ignore[valid-type]
-            return body
-
-        app.add_route(f"/r{n}/<int:item_id>", update, name=f"update{n}", methods=["PUT"])
+        app.add_route(
+            f"/r{n}/<int:item_id>", _typed_handler(item), name=f"update{n}", methods=["PUT"]
+        )
     registered = time.perf_counter()
     document = openapi_document(app, title="bench", version="1")
     done = time.perf_counter()

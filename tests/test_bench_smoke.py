@@ -31,6 +31,10 @@ from .support.servers import REPO, require_binary
             ],
         ),
         ("websocket.py --quick", ["raw", "aaf", "starlette"]),
+        (
+            "typed.py --quick",
+            ["aaf typed", "aaf by hand", "fastapi", "litestar", "blacksheep", "1000 typed routes"],
+        ),
         ("uploads.py --quick", ["aaf", "starlette"]),
         ("broadcast.py --quick", ["asyncio.Queue", "memory://"]),
         (

@@ -1,5 +1,6 @@
-"""The ``aaf`` command: ``aaf run module:app`` (uvicorn), ``aaf routes module:app`` and
-``aaf trace module:app METHOD PATH`` (one exchange in-process, every ASGI message shown)."""
+"""The ``aaf`` command: ``aaf run module:app`` (uvicorn), ``aaf routes module:app``,
+``aaf trace module:app METHOD PATH`` (one exchange in-process, every ASGI message shown) and
+``aaf openapi module:app`` (the OpenAPI document, for CI diffs and code generators)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,62 @@ def _cmd_routes(args: argparse.Namespace) -> int:
         raise TargetError(f"{args.target!r} is a {type(target).__name__}, not an aaf app or Router")
     print(format_routes(routers))
     return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from .openapi import encode_document, find_document_options, openapi_document
+
+    target = load_target(args.target)
+    if not isinstance(target, App | Router):
+        raise TargetError(f"{args.target!r} is a {type(target).__name__}, not an aaf app or Router")
+    # The app's own openapi_router() settings, so the file matches what the app serves.
+    served = find_document_options(target)
+    document = openapi_document(
+        target,
+        title=args.title or (served.title if served else "aaf"),
+        version=args.api_version or (served.version if served else "0.1.0"),
+        description=served.description if served else None,
+        summary=served.summary if served else None,
+    )
+    text = encode_document(document, indent=2) + b"\n"
+    if args.check is not None:
+        try:
+            with open(args.check, "rb") as file:
+                current = file.read()
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            print(
+                f"aaf: {args.check} is not the app's OpenAPI document; update it with: "
+                f"aaf openapi {args.target} --output {args.check}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(text)
+        sys.stdout.flush()
+    else:
+        with open(args.output, "wb") as file:
+            file.write(text)
+    return 0
+
+
+def _add_openapi_parser(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "openapi", help="write the OpenAPI 3.1 document of an app (stable JSON, sorted keys)"
+    )
+    cmd.add_argument("target", help="module:attribute, e.g. myapp:app (an aaf app or Router)")
+    where = cmd.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    where.add_argument(
+        "--check", metavar="FILE", help="exit 1 if FILE differs from the document (for CI)"
+    )
+    cmd.add_argument("--title", help="info.title (default: the app's openapi_router, or 'aaf')")
+    cmd.add_argument(
+        "--api-version", help="info.version (default: the app's openapi_router, or '0.1.0')"
+    )
+    cmd.set_defaults(func=_cmd_openapi)
 
 
 def router_app() -> App:
@@ -267,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("target", help="module:attribute, e.g. myapp:app")
     routes.set_defaults(func=_cmd_routes)
     _add_trace_parser(sub)
+    _add_openapi_parser(sub)
     return parser
 
 

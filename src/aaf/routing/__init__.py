@@ -9,6 +9,7 @@ this module (the Router that registers routes and serves them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .._callables import is_async_callable
@@ -73,7 +74,8 @@ class Router(RouteDecorators):
     ``@router.route("/hello/<name>")`` registers GET (and HEAD); ``get``/``post``/... are
     shorthands; ``websocket`` registers a WebSocket route. Decorators return the function, so
     one handler can be stacked under several rules. ``await router(conn)`` serves a connection
-    inside any ASGI app.
+    inside any ASGI app. ``tags=["tasks"]`` are given to every route registered here (for the
+    API documents), before the route's own.
     """
 
     def __init__(
@@ -82,7 +84,9 @@ class Router(RouteDecorators):
         converters: Mapping[str, Converter] | None = None,
         redirect_slashes: bool = True,
         decorators: Iterable[Callable[[Any], Any]] = (),
+        tags: Iterable[str] = (),
     ) -> None:
+        self.tags = _tag_tuple(tags, "Router")
         self.converters: dict[str, Converter] = dict(DEFAULT_CONVERTERS)
         # Applied to every handler registered here (the first listed is the outermost): what a
         # whole router shares, e.g. [requires("admin"), rate_limit("100/minute", name="api")].
@@ -92,7 +96,8 @@ class Router(RouteDecorators):
         self.redirect_slashes = redirect_slashes
         self._routes: list[Route] = []
         self._mounts: list[Mount] = []
-        self._includes: list[tuple[Router, str, str | None]] = []  # router, prefix, name
+        # router, prefix, name, tags
+        self._includes: list[tuple[Router, str, str | None, tuple[str, ...]]] = []
         self._compiled: Compiled | None = None
         self._parents: list[Router] = []  # routers that include this one
         # Own routes only, kept incrementally so a duplicate fails at registration.
@@ -155,6 +160,8 @@ class Router(RouteDecorators):
         for decorate in reversed(self.decorators):
             served = decorate(served)
         doc = route_doc(options, rule, websocket=websocket)
+        if self.tags:
+            doc = replace(doc, tags=_merged_tags(self.tags, doc.tags))
         adapted, spec = adapt_handler(served, parts, rule, websocket=websocket, doc=doc)
         route_name = name if name is not None else getattr(handler, "__name__", rule)
         existing = self._names.get(route_name)
@@ -183,11 +190,19 @@ class Router(RouteDecorators):
         self._invalidate()
         return route
 
-    def include(self, other: Router, prefix: str = "", *, name: str | None = None) -> None:
+    def include(
+        self,
+        other: Router,
+        prefix: str = "",
+        *,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+    ) -> None:
         """Serve ``other``'s routes (and mounts) under ``prefix``; later additions included.
 
         With ``name="users"`` the included routes are named ``"users.<name>"`` (for url_for),
-        so two included routers may both have an ``index`` route.
+        so two included routers may both have an ``index`` route. ``tags`` are put before the
+        tags of every included route (for the API documents).
         """
         if other is self:
             raise RouteError("a router cannot include itself")
@@ -198,7 +213,7 @@ class Router(RouteDecorators):
                 f"include name must be a non-empty string such as 'users', not {name!r}"
             )
         clean = _check_prefix(prefix, "include")
-        self._includes.append((other, clean, name))
+        self._includes.append((other, clean, name, _tag_tuple(tags, "include")))
         other._parents.append(self)
         self._invalidate()
         try:
@@ -228,7 +243,7 @@ class Router(RouteDecorators):
         self._invalidate()
 
     def _includes_router(self, router: Router) -> bool:
-        return any(sub is router or sub._includes_router(router) for sub, _, _ in self._includes)
+        return any(sub is router or sub._includes_router(router) for sub, *_ in self._includes)
 
     def _invalidate(self) -> None:
         """Drop compiled tables here and in every router that includes this one."""
@@ -239,23 +254,30 @@ class Router(RouteDecorators):
     # -- compiled view -----------------------------------------------------------
     def compile(self) -> Compiled:
         if self._compiled is None:
-            self._compiled = Compiled(self._flatten("", ""))
+            self._compiled = Compiled(self._flatten("", "", ()))
         return self._compiled
 
-    def _flatten(self, prefix: str, namespace: str) -> tuple[list[Route], list[Mount]]:
-        """Every route and mount, with ``prefix`` before rules and ``namespace`` before names."""
+    def _flatten(
+        self, prefix: str, namespace: str, tags: tuple[str, ...]
+    ) -> tuple[list[Route], list[Mount]]:
+        """Every route and mount, with ``prefix`` before rules, ``namespace`` before names and
+        ``tags`` (from ``include(..., tags=)``) before tags."""
         prefix_parts: list[Part] = parse_rule(prefix, {}) if prefix else []
         routes = [
-            _prefixed(route, prefix, prefix_parts, namespace) if prefix or namespace else route
+            _prefixed(route, prefix, prefix_parts, namespace, tags)
+            if prefix or namespace or tags
+            else route
             for route in self._routes
         ]
         mounts = [
             Mount(prefix + m.prefix, m.app, _named(namespace, m.name), m.lifespan)
             for m in self._mounts
         ]
-        for other, sub_prefix, sub_name in self._includes:
+        for other, sub_prefix, sub_name, sub_tags in self._includes:
             sub_namespace = namespace + sub_name + "." if sub_name is not None else namespace
-            sub_routes, sub_mounts = other._flatten(prefix + sub_prefix, sub_namespace)
+            sub_routes, sub_mounts = other._flatten(
+                prefix + sub_prefix, sub_namespace, _merged_tags(tags, sub_tags)
+            )
             routes += sub_routes
             mounts += sub_mounts
         return routes, mounts
@@ -333,7 +355,21 @@ def _named(namespace: str, name: str | None) -> str | None:
     return namespace + name if namespace and name is not None else name
 
 
-def _prefixed(route: Route, prefix: str, prefix_parts: list[Part], namespace: str) -> Route:
+def _tag_tuple(tags: Iterable[str], where: str) -> tuple[str, ...]:
+    given = (tags,) if isinstance(tags, str) else tuple(tags)
+    if isinstance(tags, str) or not all(isinstance(tag, str) and tag for tag in given):
+        raise RouteError(f"{where} tags must be a list of names such as ['tasks'], not {tags!r}")
+    return given
+
+
+def _merged_tags(outer: tuple[str, ...], inner: tuple[str, ...]) -> tuple[str, ...]:
+    """``outer`` then ``inner``, each tag once."""
+    return tuple(dict.fromkeys((*outer, *inner)))
+
+
+def _prefixed(
+    route: Route, prefix: str, prefix_parts: list[Part], namespace: str, tags: tuple[str, ...]
+) -> Route:
     return Route(
         rule=prefix + route.rule,
         handler=route.handler,
@@ -345,7 +381,7 @@ def _prefixed(route: Route, prefix: str, prefix_parts: list[Part], namespace: st
         endpoint=route.endpoint,
         implicit_head=route.implicit_head,
         spec=route.spec,
-        doc=route.doc,
+        doc=replace(route.doc, tags=_merged_tags(tags, route.doc.tags)) if tags else route.doc,
     )
 
 
