@@ -1,6 +1,7 @@
 """The chat's messages as types: what a client sends (:data:`ChatIn`) and what the server sends
 (:data:`ChatOut`). The router decodes and encodes with them, and the AsyncAPI document
-describes the same types, so the protocol is written down once.
+describes the same types, so the protocol is written down once (the class docstrings are the
+messages' descriptions there, read as Markdown).
 
 Every message is a JSON object; all but the error carry their kind in ``"type"``.
 """
@@ -34,7 +35,7 @@ Line: TypeAlias = Annotated[
 
 
 class _Message(msgspec.Struct, tag_field="type"):
-    """The base of the tagged messages: ``"type"`` names the kind."""
+    """The base of the tagged messages: `"type"` names the kind."""
 
 
 # ------------------------------------------------------------------ client -> server
@@ -87,7 +88,7 @@ class TypingNotice(_Message, tag="typing"):
 
 class ChatError(msgspec.Struct):
     """To the sender only: its last message was not understood (the connection stays open).
-    ``error`` names the field at fault (``$.message: Expected `str` of length <= 2000``)."""
+    `error` names the field at fault: "$.message: Expected `str` of length <= 2000"."""
 
     error: str
 

@@ -99,7 +99,7 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
     The handlers reach ``repo`` by closure rather than ``FromState``: the router is built for
     one repository, so it needs no lifespan key and can be included twice on two databases.
     """
-    router = Router()
+    router = Router(tags=[TAG])
 
     async def changed(kind: ChangeKind, task: Task) -> None:
         if on_change is None:
@@ -109,7 +109,7 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
         except Exception:
             logger.exception("the on_change hook failed for %s task %s", kind, task.id)
 
-    @router.get("/tasks", name="tasks", tags=[TAG], responses=_UNAVAILABLE)
+    @router.get("/tasks", name="tasks", responses=_UNAVAILABLE)
     async def list_tasks(
         q: Query[str | None] = None,
         done: Query[DoneFilter | None] = None,
@@ -128,7 +128,7 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
             limit=limit,
         )
 
-    @router.post("/tasks", name="create_task", status_code=201, tags=[TAG], responses=_UNAVAILABLE)
+    @router.post("/tasks", name="create_task", status_code=201, responses=_UNAVAILABLE)
     async def create_task(conn: Connection, data: Body[TaskIn]) -> Task:
         """Create a task.
 
@@ -139,12 +139,12 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
         conn.put_resp_header("location", conn.url_for("task", task_id=str(task.id)))
         return task
 
-    @router.get("/tasks/<task_id>", name="task", tags=[TAG], responses=_MISSING)
+    @router.get("/tasks/<task_id>", name="task", responses=_MISSING)
     async def get_task(task_id: str) -> Task:
         """One task."""
         return _found(await repo.get(_task_id(task_id)))
 
-    @router.patch("/tasks/<task_id>", name="update_task", tags=[TAG], responses=_MISSING)
+    @router.patch("/tasks/<task_id>", name="update_task", responses=_MISSING)
     async def update_task(task_id: str, patch: Body[TaskPatch]) -> Task:
         """Change a task's title and/or state.
 
@@ -159,7 +159,7 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
         await changed("updated", task)
         return task
 
-    @router.delete("/tasks/<task_id>", name="delete_task", tags=[TAG], responses=_MISSING)
+    @router.delete("/tasks/<task_id>", name="delete_task", responses=_MISSING)
     async def delete_task(task_id: str) -> Task:
         """Delete a task; the answer is the task as it was."""
         task = _found(await repo.delete(_task_id(task_id)))

@@ -1,6 +1,7 @@
 """What the tasks API receives, stores and sends, and the change events it reports.
 
-The msgspec types here are the API's contract: the typed handlers decode request bodies into
+The msgspec types here are the API's contract (their docstrings are the schemas' descriptions
+in the OpenAPI document, read as Markdown: single backticks): the typed handlers decode request bodies into
 :class:`TaskIn` / :class:`TaskPatch`, answer with :class:`Task` / :class:`TaskPage`, and the
 OpenAPI document describes the same types.
 """
@@ -49,7 +50,7 @@ Cursor: TypeAlias = Annotated[
 
 
 class Task(msgspec.Struct, frozen=True):
-    """A task as stored: ``id`` is a UUID (version 4), sent in its canonical string form."""
+    """A task as stored: `id` is a UUID (version 4), sent in its canonical string form."""
 
     id: UUID
     title: str
@@ -67,14 +68,14 @@ class TaskIn(msgspec.Struct):
 
 
 class TaskPatch(msgspec.Struct):
-    """The fields to change; a field left out keeps its value (``null`` is not a value)."""
+    """The fields to change; a field left out keeps its value (`null` is not a value)."""
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
     done: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class TaskPage(msgspec.Struct):
-    """One page of a listing: ``next`` is the cursor of the page after it, null on the last.
+    """One page of a listing: `next` is the cursor of the page after it, null on the last.
 
     Later pages hold tasks created after the cursor, so tasks inserted while a client pages
     through never shift a page.
