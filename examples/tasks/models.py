@@ -1,9 +1,9 @@
 """What the tasks API receives, stores and sends, and the change events it reports.
 
-The msgspec types here are the API's contract (their docstrings are the schemas' descriptions
-in the OpenAPI document, read as Markdown: single backticks): the typed handlers decode request bodies into
+The msgspec types here are the API's contract: the typed handlers decode request bodies into
 :class:`TaskIn` / :class:`TaskPatch`, answer with :class:`Task` / :class:`TaskPage`, and the
-OpenAPI document describes the same types.
+OpenAPI document describes the same types (the class docstrings are the schemas' descriptions
+there, read as Markdown: single backticks).
 """
 
 from __future__ import annotations
