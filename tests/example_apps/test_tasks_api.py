@@ -167,6 +167,13 @@ async def test_titles_without_visible_characters_are_422(
     assert (await client.get("/tasks")).json()["items"] == [task]
 
 
+async def test_title_problems_look_like_the_runtime_s_own(client: AsyncTestClient) -> None:
+    cleaned = await client.post("/tasks", json={"title": "\u200b"})  # refused by clean_title
+    typed = await client.post("/tasks", json={"title": 5})  # refused by the decoder
+    assert cleaned.json()["title"] == typed.json()["title"] == "Unprocessable Entity"
+    assert cleaned.json()["type"] == typed.json()["type"]
+
+
 async def test_titles_are_stored_without_invisible_edges(client: AsyncTestClient) -> None:
     # Edges go; characters inside (a joiner in an emoji sequence, a space) stay.
     inside = "fix the \U0001f468\u200d\U0001f4bb bug"
