@@ -449,3 +449,32 @@ def test_a_router_outside_an_aaf_app_says_how_to_fix_it() -> None:
     conn = Connection(scope, recorder.receive, recorder.send)
     with pytest.raises(RuntimeError, match="aaf\\(\\[api, openapi_router"):
         asyncio.run(router(conn))
+
+
+class TaskChange(msgspec.Struct):
+    kind: str
+    task: Task
+
+
+def test_an_event_stream_declares_the_data_of_its_events() -> None:
+    router = Router()
+
+    async def changes(conn: Connection) -> EventSourceResponse[TaskChange]:
+        return EventSourceResponse([TaskChange("created", Task(1, "a", False))])
+
+    router.add_route("/changes", changes)
+    document = build_document(router)
+    validate(document)
+    content = document["paths"]["/changes"]["get"]["responses"]["200"]["content"]
+    stream = content["text/event-stream"]
+    assert stream["schema"]["type"] == "string"
+    data = stream["x-itemSchema"]["properties"]["data"]
+    assert data["contentMediaType"] == "application/json"
+    assert data["contentSchema"] == {"$ref": "#/components/schemas/TaskChange"}
+    # The event's type is in the components with what it refers to.
+    assert {"TaskChange", "Task"} <= set(document["components"]["schemas"])
+    # The declaration is for documents only: the stream answers as before.
+    with TestClient(App([router])) as client:
+        answer = client.get("/changes")
+    assert answer.headers["content-type"] == "text/event-stream"
+    assert '"kind":"created"' in answer.text

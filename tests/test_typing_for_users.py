@@ -60,6 +60,7 @@ import msgspec
 
 from aaf import Body, Connection, Cookie, FromState, Header, Problem, Query, Router
 from aaf.params import QueryParam
+from aaf.sse import EventSourceResponse
 
 
 class TaskIn(msgspec.Struct):
@@ -98,7 +99,15 @@ async def create(
 
 
 async def wrong(page: Query[int]) -> None:
-    text: str = page  # line 46: the one error expected (Query[int] is an int)
+    text: str = page  # line 47: the one error expected (Query[int] is an int)
+
+
+async def changes() -> EventSourceResponse[Task]:  # the event type, for the document
+    return EventSourceResponse([Task(1, "a")])
+
+
+async def untyped_changes() -> EventSourceResponse:  # a bare annotation stays valid
+    return EventSourceResponse([])
 """
 
 
@@ -110,5 +119,5 @@ def test_typed_handler_markers_type_check_as_their_inner_type(tmp_path: Path) ->
     )
     errors = [line for line in stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1, stdout + stderr
-    assert "typed_app.py:46:" in errors[0]
+    assert "typed_app.py:47:" in errors[0]
     assert 'expression has type "int", variable has type "str"' in errors[0]

@@ -1,6 +1,7 @@
 """The chat's messages as types: what a client sends (:data:`ChatIn`) and what the server sends
-(:data:`ChatOut`). The router decodes and encodes with them, and the AsyncAPI document
-describes the same types, so the protocol is written down once (the class docstrings are the
+(:data:`ChatOut`), and the answers of the admission check (:class:`Admission`,
+:class:`Refusal`). The router decodes and encodes with them, and the API documents describe the
+same types, so the protocol is written down once (the class docstrings are the
 messages' descriptions there, read as Markdown).
 
 Every message is a JSON object; all but the error carry their kind in ``"type"``.
@@ -14,10 +15,12 @@ import msgspec
 
 __all__ = [
     "MAX_MESSAGE_LENGTH",
+    "Admission",
     "ChatError",
     "ChatIn",
     "ChatLine",
     "ChatOut",
+    "Refusal",
     "Say",
     "Typing",
     "TypingNotice",
@@ -94,3 +97,18 @@ class ChatError(msgspec.Struct):
 
 
 ChatOut: TypeAlias = UserJoined | UserLeft | ChatLine | TypingNotice | ChatError
+
+
+# ------------------------------------------------------------------ GET /chat/<room>/admission
+class Admission(msgspec.Struct):
+    """The member would join `room` as `user` (the name as cleaned, or a token's subject)."""
+
+    room: str
+    user: str
+
+
+class Refusal(msgspec.Struct):
+    """Why the handshake would be refused: a room name that is not valid (400), no valid token
+    when the server requires one (401)."""
+
+    error: str

@@ -19,6 +19,9 @@ Server -> client (``ChatOut``):
 The user is ``?user=`` (cleaned, see ``names.clean_user``), or with JWT configured the ``sub``
 of a valid ``?token=`` - without one the handshake is refused with 401 before it is accepted.
 
+``GET /chat/<room>/admission`` with the same query answers what the handshake would: the name
+the server uses (``{"room": ..., "user": ...}``), or the refusal (400/401 ``{"error": ...}``).
+
 Every member subscribes to the room's channel (``chat:<room>``) on the Broadcast, so members
 connected to different server processes share the room when the Broadcast is Redis.
 """
@@ -40,10 +43,12 @@ from aaf.websocket import WebSocketDataError, WebSocketDisconnect, WebSocketStat
 from .auth import ChatTokens
 from .messages import (
     MAX_MESSAGE_LENGTH,
+    Admission,
     ChatError,
     ChatIn,
     ChatLine,
     ChatOut,
+    Refusal,
     Say,
     TypingNotice,
     UserJoined,
@@ -79,7 +84,7 @@ def chat_router(
 ) -> Router:
     """The ``/chat/<room>`` WebSocket route on ``broadcast`` and ``presence`` (both opened by
     the app's lifespan); with ``tokens``, only holders of a valid ``?token=`` get in."""
-    router = Router()
+    router = Router(tags=["chat"])
 
     async def publish(room: str, event: ChatOut, *, skip: str = "") -> None:
         payload = _ENCODER.encode(event).decode()
@@ -101,13 +106,33 @@ def chat_router(
         # The broadcast disconnected: the server is shutting down.
         await conn.close(1001, "server shutting down")
 
+    def admit(room: str, user: str | None, token: str | None) -> str:
+        """The user name ``room`` is joined as; an HTTPError saying why it may not be."""
+        if not valid_room(room):
+            raise HTTPError(400, f"room names are 1 to {MAX_ROOM_LENGTH} visible characters")
+        if tokens is None:
+            return clean_user(user)
+        verified = tokens.user_for(token)
+        if verified is None:
+            raise HTTPError(401, "a valid ?token= is required to join the chat")
+        return verified
+
+    @router.get(
+        "/chat/<room>/admission", name="chat_admission", responses={400: Refusal, 401: Refusal}
+    )
+    async def admission(
+        room: str, user: Query[str | None] = None, token: Query[str | None] = None
+    ) -> Admission:
+        """What joining the room's chat with this query would do.
+
+        The name the WebSocket handshake would give the member, or why it would be refused.
+        """
+        # Browsers hide why a WebSocket handshake was refused (the page sees only close 1006),
+        # and the name the server uses: the page asks here, with the same query, first.
+        return Admission(room, admit(room, user, token))
+
     @router.websocket(
-        "/chat/<room>",
-        name="chat",
-        limits=CHAT_LIMITS,
-        receives=ChatIn,
-        sends=ChatOut,
-        tags=["chat"],
+        "/chat/<room>", name="chat", limits=CHAT_LIMITS, receives=ChatIn, sends=ChatOut
     )
     async def chat(
         conn: Connection, room: str, user: Query[str | None] = None, token: Query[str | None] = None
@@ -119,15 +144,7 @@ def chat_router(
         `sub` is the name) does, and without a valid one the handshake is refused with 401.
         """
         # Everything that can refuse the connection happens before accept().
-        if not valid_room(room):
-            raise HTTPError(400, f"room names are 1 to {MAX_ROOM_LENGTH} visible characters")
-        if tokens is None:
-            name = clean_user(user)
-        else:
-            verified = tokens.user_for(token)
-            if verified is None:
-                raise HTTPError(401, "a valid ?token= is required to join the chat")
-            name = verified
+        name = admit(room, user, token)
         member = uuid.uuid4().hex
         # Subscribed before accepting: the member sees its own user_joined and everything after.
         async with broadcast.subscribe("chat:" + room) as subscription:

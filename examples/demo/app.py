@@ -14,8 +14,9 @@
     aaf run examples.demo.app:app                     # SQLite file ./tasks.db, in-memory events
     DATABASE_URL=postgresql://... REDIS_URL=redis://... aaf run examples.demo.app:app
 
-Environment: ``DATABASE_URL``, ``REDIS_URL``, ``HOST``/``PORT`` (see ``examples.tasks.Settings``)
-and ``CHAT_JWT_SECRET`` (when set, chat members need a ``?token=`` signed with it).
+Environment: ``DATABASE_URL``, ``REDIS_URL``, ``HOST``/``PORT`` (see ``examples.tasks.Settings``),
+``CHAT_JWT_SECRET`` (when set, chat members need a ``?token=`` signed with it) and
+``DEMO_DEBUG=1`` (development: debug pages and the inspector at ``/_aaf/``, linked from the page).
 With ``REDIS_URL`` every process shares chat rooms, presence counts and the feed, so any
 number of processes behind a load balancer serve one demo.
 """
@@ -28,18 +29,27 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aaf import App, Connection, FileResponse, Router, StaticFiles, aaf
+from aaf import App, Connection, FileResponse, Middleware, Router, StaticFiles, aaf
 from aaf.asyncapi import asyncapi_router
 from aaf.broadcast import Broadcast
 from aaf.docs_ui import docs_router
 from aaf.health import health_router
+from aaf.middleware.inspector import InspectorMiddleware
 from aaf.openapi import openapi_router
 
 from ..chat import ChatTokens, MemoryPresence, Presence, RedisPresence, chat_router
 from ..feed import FEED_CHANNEL, EventLog, MemoryEventLog, RedisEventLog, TaskFeed
 from ..tasks import Settings, repository_for, tasks_router
 
-__all__ = ["API_TITLE", "API_VERSION", "STATIC", "app", "build_app", "chat_secret_from_env"]
+__all__ = [
+    "API_TITLE",
+    "API_VERSION",
+    "STATIC",
+    "app",
+    "build_app",
+    "chat_secret_from_env",
+    "debug_from_env",
+]
 
 API_TITLE = "aaf demo"
 API_VERSION = "1.0.0"
@@ -71,6 +81,11 @@ PAGE_HEADERS = {
 def chat_secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if environ is None else environ
     return env.get("CHAT_JWT_SECRET", "").strip() or None
+
+
+def debug_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("DEMO_DEBUG", "").strip().lower() in ("1", "true", "yes")
 
 
 def page_router() -> Router:
@@ -105,9 +120,11 @@ def build_app(
     *,
     chat_secret: str | None = None,
     ping_interval: float = 15.0,
+    debug: bool = False,
 ) -> App:
     """The demo for ``settings`` (default: from the environment). ``chat_secret`` turns on JWT
-    sign-in for the chat; ``ping_interval`` is the feed's heartbeat, in seconds."""
+    sign-in for the chat; ``ping_interval`` is the feed's heartbeat, in seconds; ``debug`` is
+    for development: tracebacks in error pages and the inspector at ``/_aaf/``."""
     settings = settings if settings is not None else Settings.from_env()
     tokens = ChatTokens(chat_secret) if chat_secret is not None else None
     repo = repository_for(settings.database_url, timeout=settings.database_timeout)
@@ -140,7 +157,10 @@ def build_app(
     router.include(feed.router())
     router.include(health_router({"database": repo.ping}))
     router.include(documents_router())
-    return aaf([router], lifespan=lifespan)
+    # APPSEC: the inspector shows every request; it exists only in debug (and answers only
+    # loopback clients): the page links it when GET /_aaf/api/app answers.
+    middleware = [Middleware(InspectorMiddleware)] if debug else []
+    return aaf([router], lifespan=lifespan, debug=debug, middleware=middleware)
 
 
-app = build_app(Settings.from_env(), chat_secret=chat_secret_from_env())
+app = build_app(Settings.from_env(), chat_secret=chat_secret_from_env(), debug=debug_from_env())

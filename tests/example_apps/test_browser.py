@@ -14,10 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..support.servers import IN_CI, serve
+from ..support.servers import IN_CI, REPO, serve
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright, expect
+    from playwright.async_api import (
+        Browser,
+        ConsoleMessage,
+        Error,
+        Page,
+        async_playwright,
+        expect,
+    )
 except ImportError:  # the 'browser' extra
     if IN_CI:
         raise
@@ -38,6 +45,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 10_000
+WIDTHS = (375, 1280)  # a phone and a desktop
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -60,6 +69,28 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_demo_url(tmp_path: Path) -> Iterator[str]:
+    """A demo of its own for one test: an empty database, so the test knows every task."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}", "REDIS_URL": ""}
+    with serve("examples.demo.app:app", env={**env, "CHAT_JWT_SECRET": ""}) as url:
+        yield url
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{width}px" for width in WIDTHS])
+def width(request: pytest.FixtureRequest) -> int:
+    """A phone's and a desktop's window width, in CSS pixels."""
+    value: int = request.param
+    return value
+
+
+async def screenshot(tab: Tab, request: pytest.FixtureRequest, width: int) -> None:
+    """The whole page, kept as a CI artefact: test-artifacts/screenshots/<test>-<width>.png."""
+    name = request.node.name.partition("[")[0]  # the test's name, without its parameters
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await tab.page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+
+
+@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     executable = chromium()
     async with async_playwright() as playwright:
@@ -72,24 +103,40 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+# The page asks for these to decide whether to show their links: a 404 there is expected (and
+# Chromium logs every failed load on the console).
+PROBED_PATHS = ("/docs", "/_aaf/api/app")
+
+
 class Tab:
     """One browser tab on the demo page, with the errors its scripts reported."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: self.errors.append(message.text) if message.type == "error" else None,
-        )
+        self.exceptions: list[str] = []  # uncaught in the page's scripts (also in errors)
+        page.on("pageerror", self._on_page_error)
+        page.on("console", self._on_console)
+
+    def _on_page_error(self, error: Error) -> None:
+        self.errors.append(str(error))
+        self.exceptions.append(str(error))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if "404" in message.text and url.endswith(PROBED_PATHS):
+            return
+        self.errors.append(message.text)
 
 
-async def open_tab(browser: Browser, url: str) -> Tab:
-    context = await browser.new_context()
+async def open_tab(browser: Browser, url: str, width: int = 1280, path: str = "/") -> Tab:
+    """The page at ``url + path`` in a new window ``width`` CSS pixels wide, its feed live."""
+    context = await browser.new_context(viewport={"width": width, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     tab = Tab(await context.new_page())
-    await tab.page.goto(url + "/")
+    await tab.page.goto(url + path)
     # "Live." once the feed's response arrived: the server subscribed before answering.
     await expect(tab.page.locator("#feed-status")).to_have_text("Live.")
     return tab
@@ -202,4 +249,15 @@ async def test_a_chat_message_from_one_page_appears_in_another(
 def test_the_page_has_no_build_step() -> None:
     static = Path(__file__).resolve().parents[2] / "examples" / "web" / "static"
     names = sorted(path.name for path in static.iterdir())
-    assert names == ["app.js", "favicon.svg", "index.html", "style.css"]
+    # Plain files the browser loads as they are: JavaScript modules, one stylesheet.
+    assert names == [
+        "app.js",
+        "chat.js",
+        "favicon.svg",
+        "feed.js",
+        "index.html",
+        "shared.js",
+        "style.css",
+        "tasks.js",
+    ]
+    assert '<script src="/static/app.js" type="module">' in (static / "index.html").read_text()

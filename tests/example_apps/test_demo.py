@@ -38,7 +38,7 @@ async def test_the_page_and_its_files_are_served(client: AsyncTestClient) -> Non
 
 
 async def test_the_page_talks_to_the_routes_the_app_serves(client: AsyncTestClient) -> None:
-    script = (STATIC / "app.js").read_text()
+    script = "".join(path.read_text() for path in sorted(STATIC.glob("*.js")))  # its modules
     for used in ('"/tasks"', "/chat/", '"/feed"', '"created", "updated", "deleted"', '"reset"'):
         assert used in script
     async with client:

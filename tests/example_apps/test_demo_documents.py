@@ -56,8 +56,14 @@ async def test_the_openapi_document_is_valid_and_describes_the_demo(
     assert (info["title"], info["version"]) == (API_TITLE, API_VERSION)
     assert "problem details" in info["description"]
     found = {(method, path) for path, item in document["paths"].items() for method in item}
-    # The API, the feed and the health checks; not the page, the documents or the docs UI.
-    assert found == TASK_OPERATIONS | {("get", "/feed"), ("get", "/livez"), ("get", "/readyz")}
+    # The API, the feed, the chat's admission check and the health checks; not the page, the
+    # documents or the docs UI.
+    assert found == TASK_OPERATIONS | {
+        ("get", "/feed"),
+        ("get", "/chat/{room}/admission"),
+        ("get", "/livez"),
+        ("get", "/readyz"),
+    }
     for method, path in TASK_OPERATIONS:
         operation = document["paths"][path][method]
         assert operation["tags"] == ["tasks"]

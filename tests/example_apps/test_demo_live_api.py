@@ -70,6 +70,7 @@ def test_every_operation_answers_as_documented(
         ("get", "/tasks/{task_id}"),
         ("patch", "/tasks/{task_id}"),
         ("delete", "/tasks/{task_id}"),
+        ("get", "/chat/{room}/admission"),
         ("get", "/livez"),
         ("get", "/readyz"),
     }
@@ -79,6 +80,7 @@ def test_every_operation_answers_as_documented(
     assert {200, 400} <= seen[("get", "/tasks")]
     assert 404 in seen[("get", "/tasks/{task_id}")]
     assert seen[("patch", "/tasks/{task_id}")] & {404, 415, 422}
+    assert {200, 400} <= seen[("get", "/chat/{room}/admission")]
 
 
 def test_the_event_stream_starts_as_documented(
