@@ -243,6 +243,8 @@ def aaf_command_lines() -> list[tuple[str, list[str]]]:
             words = shlex.split(line.removesuffix("\\"), comments=True)
             while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
                 words.pop(0)  # VAR=value before the command
+            if words[-1:] == ["&"]:
+                words.pop()  # run in the background: the shell's, not the command's
             if words[:1] == ["aaf"]:
                 if continued:
                     words.append("[...]")

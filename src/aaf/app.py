@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from . import _json
 from ._composition import ConnectionHandler, Middleware, as_connection_handler, build_chain
+from ._draining import watch_signals
 from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token, start_message
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, client_gone
@@ -77,6 +78,7 @@ class App(RouteDecorators):
     ``aaf([router], middleware=..., lifespan=..., limits=Limits(...), debug=False)``, or
     ``app = aaf()`` and ``@app.get("/notes")``. ``background_timeout`` is how long shutdown waits
     for background tasks still running (``conn.add_background``) before cancelling them.
+    ``close_on_shutdown``: event streams end, WebSockets close (1001) as the server stops.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class App(RouteDecorators):
         background_timeout: float = 10.0,
         problem_details: bool = False,
         parameter_error_status: int = 400,
+        close_on_shutdown: bool = True,
     ) -> None:
         entries = [routers] if isinstance(routers, Router) else list(routers)
         self._entries: list[ConnectionHandler] = [as_connection_handler(e) for e in entries]
@@ -103,6 +106,7 @@ class App(RouteDecorators):
             router.compile()  # rule, name and duplicate errors surface when the app is built
         self._own_router: Router | None = None
         self.debug = debug
+        self.close_on_shutdown = close_on_shutdown
         self.state: dict[str, Any] = {}
         self.limits = DEFAULT_LIMITS.merged(limits)
         self.exception_handlers = ExceptionHandlers(exception_handlers)
@@ -117,6 +121,7 @@ class App(RouteDecorators):
             state=self.state,
             mounted_apps=lambda: [(m.prefix, m.app) for m in self.mounts() if m.lifespan],
             drain=self.background.drain,
+            close_on_shutdown=close_on_shutdown,
         )
         #: Startup completed / draining, for readiness probes (``aaf.health``).
         self.lifecycle: Lifecycle = self._lifespan.lifecycle
@@ -278,6 +283,9 @@ class App(RouteDecorators):
 
     async def send_result(self, conn: Connection, result: Any) -> None:
         """Send what a handler (or exception handler) returned (see ``Connection.respond``)."""
+        if self.close_on_shutdown and getattr(result, "needs_watcher", False):
+            # A long-lived response: hear the server's stop even without lifespan (daphne).
+            watch_signals()
         await conn.respond(result)
 
     async def _http_miss(self, conn: Connection, method: str, path: str) -> None:

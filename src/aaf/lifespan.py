@@ -38,6 +38,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from ._draining import HOLD_SERVER_HANDLER, STOPPING, unwatch_signals, watch_signals
+
 if TYPE_CHECKING:
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,16 +71,27 @@ class Lifecycle:
 
     ``starting``: a lifespan startup began (False: no server ever ran the lifespan);
     ``started``: the startup completed and shutdown has not begun; ``draining``: shutdown began
-    (the app finishes what it serves and should get no new traffic). Only the lifespan writes
-    these, never the request path.
+    (the app finishes what it serves and should get no new traffic) - the lifespan shutdown
+    began, or, when ``watches_stop`` (``App(close_on_shutdown=True)``), the process got the
+    signal that stops the server (most servers run the lifespan shutdown only after every
+    connection ended). Only the lifespan and that signal write these, never the request path.
     """
 
-    __slots__ = ("draining", "started", "starting")
+    __slots__ = ("_draining", "started", "starting", "watches_stop")
 
     def __init__(self) -> None:
         self.starting = False
         self.started = False
-        self.draining = False
+        self._draining = False
+        self.watches_stop = False
+
+    @property
+    def draining(self) -> bool:
+        return self._draining or (self.watches_stop and STOPPING.is_set())
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self._draining = value
 
     def __repr__(self) -> str:
         return (
@@ -269,7 +282,9 @@ class LifespanRunner:
     ``lifespan`` makes the context manager (already bound to the app); ``state`` is the app's
     state dict; ``mounted_apps`` lists the ``(prefix, app)`` pairs to forward lifespan to (read
     at startup, so mounts added after the app was built count); ``drain`` waits for background
-    tasks before anything shuts down.
+    tasks before anything shuts down. ``close_on_shutdown``: watch the process's stop signals
+    from startup on (see ``aaf._draining``) and set the stop at shutdown, so open event
+    streams end and WebSockets close instead of holding the server's shutdown.
     """
 
     def __init__(
@@ -282,7 +297,9 @@ class LifespanRunner:
         mounted_apps: Callable[[], Iterable[tuple[str, ASGIApp]]],
         drain: Callable[[], Awaitable[None]],
         mount_startup_timeout: float = MOUNT_STARTUP_TIMEOUT,
+        close_on_shutdown: bool = True,
     ) -> None:
+        self.close_on_shutdown = close_on_shutdown
         self.lifespan = lifespan
         self.on_startup = list(on_startup)
         self.on_shutdown = list(on_shutdown)
@@ -312,6 +329,12 @@ class LifespanRunner:
         """Run the startup steps (see the module docstring); raise on any failure."""
         lifecycle = self.lifecycle
         lifecycle.starting, lifecycle.started, lifecycle.draining = True, False, False
+        STOPPING.clear()  # a stop seen by an app that ran earlier in this process is over
+        if self.close_on_shutdown:
+            # The server installed its signal handlers before starting the lifespan (uvicorn,
+            # gunicorn's workers); a server that installs them later is caught when the first
+            # long-lived response starts (App calls watch_signals() again then).
+            lifecycle.watches_stop = watch_signals()
         undo: list[Undo] = []
         try:
             yielded = await self._start_own(undo)
@@ -365,13 +388,27 @@ class LifespanRunner:
     async def shutdown(self) -> None:
         # Readiness turns 503 first, so load balancers stop sending while the app drains.
         self.lifecycle.started, self.lifecycle.draining = False, True
-        # Background work still running may need what the steps below close: it goes first.
-        await self.drain()
-        undo, self._undo = self._undo, None
-        if undo is not None:
-            error = await _undo_all(undo)
-            if error is not None:
-                raise error
+        if self.close_on_shutdown:
+            # Servers that run the lifespan shutdown while connections are still open
+            # (or a test client): event streams and WebSockets end now.
+            STOPPING.set()
+            # Their handlers' cleanup may still need what the steps below close.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLD_SERVER_HANDLER):
+                    await STOPPING.settled()
+        try:
+            # Background work still running may need what the steps below close: it goes first.
+            await self.drain()
+            undo, self._undo = self._undo, None
+            if undo is not None:
+                error = await _undo_all(undo)
+                if error is not None:
+                    raise error
+        finally:
+            if self.close_on_shutdown:
+                unwatch_signals()
+                # The stop is over for this process; an app started later starts afresh.
+                STOPPING.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI lifespan protocol."""

@@ -13,7 +13,9 @@
 The iterable may yield ``ServerSentEvent`` objects, plain strings (one ``data`` event each) or
 JSON-encodable values such as dicts (sent as JSON ``data``). A comment ping goes out whenever the
 stream has been idle for ``ping_interval`` seconds, so proxies keep it open. When the client
-disconnects, the generator is cancelled where it waits and its ``finally`` blocks run.
+disconnects, the generator is cancelled where it waits and its ``finally`` blocks run; when the
+server stops (``aaf._draining``) or nothing came for ``idle_timeout`` seconds, the same happens
+and the stream ends cleanly, so the browser reconnects.
 
 The wire format is the WHATWG HTML "server-sent events" section: UTF-8 lines, fields
 ``event``/``data``/``id``/``retry``, an empty line ending each event, ``:`` starting a comment.
@@ -27,9 +29,14 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING, Any, Generic
 
 from . import _json
+from ._draining import STOPPING
 from ._http import HeadersLike
 from .response import Responder, with_default_type
 from .streaming import StreamingResponse, iterate
+
+if TYPE_CHECKING:
+    from ._disconnect import DisconnectWatcher
+    from ._types import RawHeaders, Scope, Send
 
 __all__ = ["EventSourceResponse", "SSEParser", "ServerSentEvent"]
 
@@ -142,10 +149,15 @@ class EventSourceResponse(StreamingResponse, Generic[EventT]):
     ``data`` for the API document (aaf.openapi); the stream itself is not checked against it.
 
     ``ping_interval`` (seconds, default 15; None turns pings off) is how long the stream may
-    stay silent before a ``: ping`` comment is sent.
+    stay silent before a ``: ping`` comment is sent. ``idle_timeout`` (seconds, default None:
+    no bound) ends the stream cleanly when the content produced no event for that long (pings
+    do not count); the browser's ``EventSource`` then reconnects with its ``Last-Event-ID``.
+
+    When the server stops (SIGTERM, Ctrl-C, or the lifespan shutdown), the stream ends cleanly
+    at once, so the server's shutdown does not wait for it (see ``App(close_on_shutdown=)``).
     """
 
-    __slots__ = ("ping_interval",)
+    __slots__ = ("idle_timeout", "ping_interval")
 
     default_media_type = None  # text/event-stream exactly, set in __init__
 
@@ -156,6 +168,7 @@ class EventSourceResponse(StreamingResponse, Generic[EventT]):
         headers: HeadersLike | None = None,
         *,
         ping_interval: float | None = 15.0,
+        idle_timeout: float | None = None,
         connection: Responder | None = None,
     ) -> None:
         # Exactly the media type: the format is always UTF-8, a charset adds nothing (a
@@ -165,6 +178,9 @@ class EventSourceResponse(StreamingResponse, Generic[EventT]):
         if ping_interval is not None and not ping_interval > 0:
             raise ValueError(f"ping_interval must be > 0 seconds or None, not {ping_interval!r}")
         self.ping_interval = ping_interval
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds or None, not {idle_timeout!r}")
+        self.idle_timeout = idle_timeout
         given = {name for name, _ in self.raw_headers}
         if b"cache-control" not in given:
             self.raw_headers.append((b"cache-control", b"no-cache"))
@@ -172,37 +188,67 @@ class EventSourceResponse(StreamingResponse, Generic[EventT]):
         if b"x-accel-buffering" not in given:
             self.raw_headers.append((b"x-accel-buffering", b"no"))
 
+    async def emit(
+        self,
+        scope: Scope,
+        send: Send,
+        extra: RawHeaders | None = None,
+        watcher: DisconnectWatcher | None = None,
+    ) -> None:
+        # Counted as open until its last chunk was handed to the server: a server that drops
+        # every connection when its signal handler runs (daphne) gets that handler only then.
+        release = STOPPING.hold()
+        try:
+            await super().emit(scope, send, extra, watcher)
+        finally:
+            release()
+
     def body_chunks(self) -> AsyncGenerator[bytes, None]:
-        if self.ping_interval is None:
-            return self._frames()
-        return self._frames_with_pings(self.ping_interval)
+        return self._frames()
 
     async def _frames(self) -> AsyncGenerator[bytes, None]:
-        async for item in iterate(self.content):
-            yield encode_event(item)
-
-    async def _frames_with_pings(self, interval: float) -> AsyncGenerator[bytes, None]:
+        interval, idle = self.ping_interval, self.idle_timeout
+        loop = asyncio.get_running_loop()
         source = iterate(self.content)
         pending: asyncio.Future[Any] | None = None
+        # Watched alongside the producer: when the server stops, the stream ends cleanly
+        # (the browser reconnects, to another process) instead of holding the shutdown.
+        stopping, release = STOPPING.future()
         try:
-            while True:
-                # The next item is awaited in a task so that waiting can time out without
-                # cancelling the producer (which would end it).
+            while not (stopping.done() or STOPPING.is_set()):
+                # The next item is awaited in a task so that waiting can time out (pings, the
+                # idle bound) or end (the stop) without cancelling the producer in between.
+                # PERF: one task per event, also without pings: events come at human rates.
                 pending = asyncio.ensure_future(anext(source))
+                now = loop.time()
+                idle_until = None if idle is None else now + idle
+                next_ping = None if interval is None else now + interval
                 while True:
-                    done, _ = await asyncio.wait({pending}, timeout=interval)
-                    if done:
+                    now = loop.time()
+                    if idle_until is not None and now >= idle_until:
+                        return  # idle for too long: end the stream; the client reconnects
+                    if next_ping is not None and interval is not None and now >= next_ping:
+                        yield _PING
+                        next_ping = loop.time() + interval
+                    deadlines = [d for d in (next_ping, idle_until) if d is not None]
+                    wait = min(deadlines) - loop.time() if deadlines else None
+                    done, _ = await asyncio.wait(
+                        {pending, stopping}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if pending in done:
                         break
-                    yield _PING
+                    if stopping.done():
+                        return
                 try:
                     item = pending.result()
                 except StopAsyncIteration:
                     return
                 yield encode_event(item)
         finally:
+            release()
             if pending is not None and not pending.done():
-                # The stream ends (client gone, or closed early): cancel the producer where it
-                # waits and let its finally blocks run before going on.
+                # The stream ends (client gone, server stopping, idle, or closed early):
+                # cancel the producer where it waits and let its finally blocks run first.
                 pending.cancel()
                 await asyncio.wait({pending})
             await source.aclose()

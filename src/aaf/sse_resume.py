@@ -392,15 +392,18 @@ def resumable_response(
     *,
     retry: int | None = None,
     ping_interval: float | None = 15.0,
+    idle_timeout: float | None = None,
     headers: HeadersLike | None = None,
 ) -> EventSourceResponse:
     """An ``EventSourceResponse`` of :func:`resumable_events`: what the client missed since
     ``last_event_id`` (its ``Last-Event-ID`` header), then the live events of ``subscription``.
 
     The caller owns ``subscription``: open it before calling, close it when the request ends
-    (``conn.on_finish``)."""
+    (``conn.on_finish``). When the server stops, the stream ends cleanly (see
+    ``EventSourceResponse``): the client resumes elsewhere from its last id."""
     return EventSourceResponse(
         resumable_events(log, subscription, last_event_id, retry=retry),
         headers=headers,
         ping_interval=ping_interval,
+        idle_timeout=idle_timeout,
     )

@@ -14,6 +14,12 @@ cannot change its status: it is left unfinished, so the server closes the connec
 client sees a truncated answer rather than a falsely complete one (aaf's rule for any error
 after the start), and a warning is logged.
 
+Long-lived routes also get an idle bound: ``timeout(idle=30)`` ends a returned stream that
+produced nothing for 30 s (an event stream ends cleanly, so the browser reconnects; any other
+stream is cut, as above) and closes a WebSocket that received nothing for 30 s (its
+``close_code``, reason "idle time limit reached"). ``seconds`` and ``idle`` combine: the
+session's total bound and its idle bound.
+
 Routes without the decorator pay nothing: the deadline lives in the wrapper, built once at
 registration.
 """
@@ -21,9 +27,10 @@ registration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _json
@@ -31,6 +38,8 @@ from ._callables import is_async_callable
 from ._http import start_message
 from .errors import HTTPError
 from .response import BaseResponse, HttpResponse
+from .sse import EventSourceResponse
+from .streaming import StreamingResponse, iterate
 from .websocket import NORMAL_CLOSURE, WebSocketState
 
 if TYPE_CHECKING:
@@ -44,11 +53,19 @@ logger = logging.getLogger("aaf.timeouts")
 H = TypeVar("H", bound=Callable[..., Any])
 
 SESSION_LIMIT_REASON = "session time limit reached"
+IDLE_LIMIT_REASON = "idle time limit reached"
 
 
-def _check(seconds: float, status: int) -> None:
-    if not seconds > 0:
-        raise ValueError(f"a timeout must be a positive number of seconds, not {seconds!r}")
+class _StreamIdle(Exception):
+    """A returned stream produced nothing for its idle bound."""
+
+
+def _check(seconds: float | None, status: int, idle: float | None = None) -> None:
+    if seconds is None and idle is None:
+        raise ValueError("timeout() needs seconds (a total bound), idle= (an idle bound) or both")
+    for value in (seconds, idle):
+        if value is not None and not value > 0:
+            raise ValueError(f"a timeout must be a positive number of seconds, not {value!r}")
     if not 400 <= status <= 599:
         raise ValueError(f"a timeout answers with a 4xx/5xx status, not {status}")
 
@@ -58,8 +75,9 @@ def _detail(seconds: float) -> str:
 
 
 def timeout(
-    seconds: float,
+    seconds: float | None = None,
     *,
+    idle: float | None = None,
     status: int = 503,
     response: HttpResponse | None = None,
     close_code: int = NORMAL_CLOSURE,
@@ -76,9 +94,14 @@ def timeout(
     with ``status``/``response``; an accepted socket is closed with ``close_code`` (default
     1000, reason "session time limit reached": a deliberate end, not an error).
 
+    ``idle``: a returned stream that produces nothing for that long ends (an
+    ``EventSourceResponse`` cleanly, through its ``idle_timeout``; another stream is cut); a
+    WebSocket that receives nothing for that long is closed with ``close_code`` (reason "idle
+    time limit reached"). ``seconds=None`` leaves only the idle bound.
+
     The handler must be ``async def``: a thread running a plain ``def`` cannot be cancelled.
     """
-    _check(seconds, status)
+    _check(seconds, status, idle)
 
     def decorator(handler: H) -> H:
         if not is_async_callable(handler):
@@ -90,25 +113,80 @@ def timeout(
         @functools.wraps(handler)
         async def bounded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
             deadline = asyncio.timeout(seconds)
+            idle_deadline = asyncio.timeout(None)
+            if idle is not None and conn.scope["type"] == "websocket":
+                idle_deadline = asyncio.timeout(idle)
+                _rearm_on_receive(conn, idle_deadline, idle)
             try:
-                async with deadline:
+                async with deadline, idle_deadline:
                     result = await handler(conn, *args, **kwargs)
                     if conn.scope["type"] == "http" and _streams(result):
+                        if idle is not None and conn.method != "HEAD":
+                            _bound_stream_idle(result, idle)
                         # A returned stream is sent after the handler returns; sending it here
                         # keeps it inside the bound.
                         await conn.respond(result)
                         return None
                     return result
+            except _StreamIdle:
+                raise HTTPError(status, f"the response produced nothing for {idle:g} s") from None
             except TimeoutError:
-                if not deadline.expired():
+                which = seconds if deadline.expired() else idle
+                if not (deadline.expired() or idle_deadline.expired()) or which is None:
                     raise  # the handler's own TimeoutError (its own deadline), not this one
                 if conn.scope["type"] == "websocket":
-                    return await _end_session(conn, seconds, status, response, close_code)
-                return _expired(conn, seconds, status, response)
+                    reason = SESSION_LIMIT_REASON if deadline.expired() else IDLE_LIMIT_REASON
+                    return await _end_session(conn, which, status, response, close_code, reason)
+                return _expired(conn, which, status, response)
 
         return bounded  # type: ignore[return-value]
 
     return decorator
+
+
+def _later(seconds: float) -> float:
+    return asyncio.get_running_loop().time() + seconds
+
+
+def _rearm_on_receive(conn: Connection, deadline: asyncio.Timeout, idle: float) -> None:
+    """Every message the WebSocket receives moves the idle deadline ``idle`` seconds on."""
+    receive = conn.asgi_receive
+
+    async def receive_and_rearm() -> Any:
+        message = await receive()
+        # RuntimeError: the handler already left the bound (a receive in a cleanup).
+        with contextlib.suppress(RuntimeError):
+            deadline.reschedule(_later(idle))
+        return message
+
+    conn.asgi_receive = receive_and_rearm
+
+
+def _bound_stream_idle(result: BaseResponse, idle: float) -> None:
+    if isinstance(result, EventSourceResponse):
+        # Ends cleanly: the browser reconnects. The shorter bound wins.
+        current = result.idle_timeout
+        result.idle_timeout = idle if current is None else min(current, idle)
+    elif isinstance(result, StreamingResponse):
+        result.content = _idle_bounded(result.content, idle)
+
+
+async def _idle_bounded(
+    content: Iterable[Any] | AsyncIterable[Any], idle: float
+) -> AsyncGenerator[Any, None]:
+    source = iterate(content)
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    item = await anext(source)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _StreamIdle from None
+            yield item
+    finally:
+        await source.aclose()
 
 
 def _streams(result: object) -> bool:
@@ -133,6 +211,7 @@ async def _end_session(
     status: int,
     response: HttpResponse | None,
     close_code: int,
+    reason: str = SESSION_LIMIT_REASON,
 ) -> HttpResponse | None:
     state = conn.ws_state
     if state == WebSocketState.CONNECTING:
@@ -140,8 +219,8 @@ async def _end_session(
             return response  # returned before accept: the handshake is refused with it
         raise HTTPError(status, _detail(seconds))
     if state == WebSocketState.CONNECTED:
-        logger.info("closing WebSocket %s after its %g s time limit", conn.path, seconds)
-        await conn.close(close_code, SESSION_LIMIT_REASON)
+        logger.info("closing WebSocket %s: %s (%g s)", conn.path, reason, seconds)
+        await conn.close(close_code, reason)
     return None
 
 

@@ -16,11 +16,12 @@ The connection moves through ``connecting -> connected -> closed | disconnected`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _json
+from ._draining import StopWatch, watch_signals
 from ._http import HeadersLike, encode_headers
 from ._ws_typed import decode_message, no_message_type, unexpected_send_type
 from .limits import DEFAULT_LIMITS
@@ -39,6 +40,7 @@ __all__ = [
 
 # Close codes (RFC 6455 section 7.4.1) the app sends itself.
 NORMAL_CLOSURE = 1000
+GOING_AWAY = 1001
 UNSUPPORTED_DATA = 1003
 NO_STATUS = 1005
 ABNORMAL_CLOSURE = 1006
@@ -54,6 +56,7 @@ RESPONSE_IS_WEBSOCKET = 3
 # A close frame carries at most 125 bytes: a 2-byte code and a 123-byte UTF-8 reason.
 MAX_REASON_BYTES = 123
 _DENIAL_EXTENSION = "websocket.http.response"
+STOPPING_REASON = "server shutting down"
 
 
 class WebSocketState(StrEnum):
@@ -152,7 +155,7 @@ T = TypeVar("T")
 class _WebSocket:
     """Per-socket state, created by the app when it routes a WebSocket scope."""
 
-    __slots__ = ("close_code", "close_reason", "limit", "state", "subprotocol")
+    __slots__ = ("close_code", "close_reason", "limit", "state", "stop", "subprotocol")
 
     def __init__(self, limit: int) -> None:
         self.state = WebSocketState.CONNECTING
@@ -160,6 +163,11 @@ class _WebSocket:
         self.subprotocol: str | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        self.stop: StopWatch | None = None  # closes it with 1001 when the server stops
+
+    def ended(self) -> None:
+        if self.stop is not None:
+            self.stop.cancel()
 
 
 class WebSocketMixin:
@@ -172,6 +180,7 @@ class WebSocketMixin:
     asgi_receive: Receive
     _server_send: Send
     _ws: _WebSocket
+    on_finish: Callable[[Callable[[], Any]], None]
 
     def _begin_websocket(self, message_limit: int) -> None:
         """Mark this connection as a WebSocket (the app does this when it routes one)."""
@@ -247,6 +256,15 @@ class WebSocketMixin:
         await self._server_send(accept)
         ws.state = WebSocketState.CONNECTED
         ws.subprotocol = subprotocol
+        if getattr(getattr(self, "app", None), "close_on_shutdown", False):
+            # Closed with 1001 as the server stops (aaf._draining), also without lifespan.
+            watch_signals()
+            ws.stop = StopWatch(
+                lambda: self._send_close(ws, GOING_AWAY, STOPPING_REASON),
+                # daphne's autobahn refuses 1001 from a server (1000 or 3000-4999 only).
+                lambda: self._send_close(ws, NORMAL_CLOSURE, STOPPING_REASON),
+            )
+            self.on_finish(ws.stop.finish)
 
     async def deny(self, response: BaseResponse | int = 403) -> None:
         """Refuse the handshake with an HTTP response (``403`` or any response object).
@@ -295,11 +313,14 @@ class WebSocketMixin:
 
     # ------------------------------------------------------------------ receiving
     def _client_left(self, ws: _WebSocket, message: Message) -> None:
+        ws.ended()
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = message.get("code", NO_STATUS)
         ws.close_reason = message.get("reason") or ""
 
-    def _cannot_receive(self, ws: _WebSocket) -> WebSocketStateError:
+    def _cannot_receive(self, ws: _WebSocket) -> Exception:
+        if ws.stop is not None and ws.stop.stopped:
+            return WebSocketDisconnect(GOING_AWAY, STOPPING_REASON)  # ends quietly, as a leave
         if ws.state == WebSocketState.CONNECTING:
             return WebSocketStateError(
                 "cannot receive before the handshake: await conn.accept() first"
@@ -463,6 +484,8 @@ class WebSocketMixin:
 
     # ------------------------------------------------------------------ sending
     def _cannot_send(self, ws: _WebSocket) -> Exception:
+        if ws.stop is not None and ws.stop.stopped:
+            return WebSocketDisconnect(GOING_AWAY, STOPPING_REASON)
         if ws.state == WebSocketState.DISCONNECTED:
             return WebSocketDisconnect(ws.close_code or NO_STATUS, ws.close_reason)
         if ws.state == WebSocketState.CONNECTING:
@@ -476,6 +499,7 @@ class WebSocketMixin:
 
     def _lost(self, ws: _WebSocket) -> WebSocketDisconnect:
         # Servers raise an OSError (uvicorn: ClientDisconnected) from send() once the peer is gone.
+        ws.ended()
         ws.state = WebSocketState.DISCONNECTED
         ws.close_code = ws.close_code or ABNORMAL_CLOSURE
         return WebSocketDisconnect(ws.close_code)
@@ -510,6 +534,7 @@ class WebSocketMixin:
 
     # ------------------------------------------------------------------ closing
     async def _send_close(self, ws: _WebSocket, code: int, reason: str) -> None:
+        ws.ended()
         ws.state = WebSocketState.CLOSED
         ws.close_code = code
         ws.close_reason = reason = clip_reason(reason)
@@ -517,6 +542,7 @@ class WebSocketMixin:
             await self._server_send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:
             ws.state = WebSocketState.DISCONNECTED  # the client left first: nothing to close
+            ws.ended()
 
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the socket; before ``accept()`` this refuses the handshake (like ``deny()``).
