@@ -153,6 +153,14 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
+def path_segment(text: str) -> str:
+    """``text`` as one path segment: percent-encoded, dot segments too ("." and ".." would be
+    removed by the client, RFC 3986 5.2.4, and the request would reach another route)."""
+    if text in (".", ".."):
+        return "%2E" * len(text)
+    return quote(text, safe="")
+
+
 HEADER_TEXT = st.text(string.ascii_letters + string.digits + " -_.,;=", max_size=60)
 COOKIE_TEXT = st.text(string.ascii_letters + string.digits + "-_.", max_size=30)
 QUERY_JUNK = st.text(max_size=20).filter(lambda s: "\x00" not in s)
@@ -181,7 +189,7 @@ def requests_for(
             continue
         value = draw(wire_value(param, components))
         if param["in"] == "path":
-            url = url.replace("{" + param["name"] + "}", quote(as_text(value) or "", safe=""))
+            url = url.replace("{" + param["name"] + "}", path_segment(as_text(value) or ""))
             continue
         if param["in"] == "header" and value is not None:
             if isinstance(value, str) and any(c not in HEADER_TEXT_CHARS for c in value):

@@ -1,15 +1,20 @@
 """The chat: a WebSocket per member at ``/chat/<room>``, rooms shared through a Broadcast.
 
-Client -> server (JSON text messages):
+The messages are types (``messages``): the route declares ``receives=ChatIn`` and
+``sends=ChatOut``, reads with ``conn.receive_as()`` and answers with ``conn.send_as()``, and the
+AsyncAPI document describes the same types.
+
+Client -> server (JSON messages, ``ChatIn``):
     {"type": "chat", "message": "hi"}      broadcast to the room, the sender included
     {"type": "typing"}                     to everyone in the room but the sender
 
-Server -> client:
+Server -> client (``ChatOut``):
     {"type": "user_joined", "user": ..., "room": ..., "user_count": n}   to the whole room
     {"type": "user_left",   "user": ..., "room": ..., "user_count": n}   to those who stay
     {"type": "chat", "user": ..., "message": ..., "timestamp": "2024-05-01T12:00:00.000+00:00"}
     {"type": "typing", "user": ...}
-    {"error": "Invalid JSON"}              to the sender only (also for other bad messages)
+    {"error": "$.message: Expected `str` of length <= 2000"}   to the sender only, for a
+                                           message that does not decode (the field named)
 
 The user is ``?user=`` (cleaned, see ``names.clean_user``), or with JWT configured the ``sub``
 of a valid ``?token=`` - without one the handshake is refused with 401 before it is accepted.
@@ -27,16 +32,28 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 
-from aaf import Connection, HTTPError, Limits, Router
+from aaf import Connection, HTTPError, Limits, Query, Router
 from aaf.broadcast import Broadcast, BroadcastError, Subscription
 from aaf.limits import KiB
 from aaf.websocket import WebSocketDataError, WebSocketDisconnect, WebSocketStateError
 
 from .auth import ChatTokens
+from .messages import (
+    MAX_MESSAGE_LENGTH,
+    Admission,
+    ChatError,
+    ChatIn,
+    ChatLine,
+    ChatOut,
+    Refusal,
+    Say,
+    TypingNotice,
+    UserJoined,
+    UserLeft,
+)
 from .names import MAX_ROOM_LENGTH, clean_user, valid_room
 from .presence import Presence
 
@@ -44,26 +61,18 @@ __all__ = ["MAX_MESSAGE_LENGTH", "chat_router"]
 
 logger = logging.getLogger("examples.chat")
 
-MAX_MESSAGE_LENGTH = 2000
 # A frame larger than this closes the socket (1009) before it is read: no chat line needs more.
 CHAT_LIMITS = Limits(max_websocket_message=16 * KiB)
 
-INVALID_JSON = {"error": "Invalid JSON"}
-NOT_AN_OBJECT = {"error": 'messages are JSON objects such as {"type": "chat", "message": "hi"}'}
-UNKNOWN_TYPE = {"error": 'unknown message type; use "chat" or "typing"'}
-BAD_MESSAGE = {"error": f"message must be a string of 1 to {MAX_MESSAGE_LENGTH} characters"}
-
 # Broadcast messages are "<member to skip>|<JSON for the clients>": the skipped member is empty
-# for events everyone gets. PERF: each receiving connection compares a prefix and forwards the
-# JSON text as it is, instead of decoding and re-encoding it per member.
+# for events everyone gets. PERF: an event is encoded once, by its publisher; each receiving
+# connection compares a prefix and forwards the JSON text as it is, instead of decoding and
+# re-encoding it per member.
 _SEPARATOR = "|"
 # Either task may find the socket over: the client left (disconnect), or the other task closed
 # it (sending or receiving on a closed socket is a state error).
 _SOCKET_OVER = (WebSocketDisconnect, WebSocketStateError)
-
-
-def _encode(data: dict[str, Any]) -> str:
-    return msgspec.json.encode(data).decode()
+_ENCODER = msgspec.json.Encoder()
 
 
 def _now() -> str:
@@ -75,10 +84,11 @@ def chat_router(
 ) -> Router:
     """The ``/chat/<room>`` WebSocket route on ``broadcast`` and ``presence`` (both opened by
     the app's lifespan); with ``tokens``, only holders of a valid ``?token=`` get in."""
-    router = Router()
+    router = Router(tags=["chat"])
 
-    async def publish(room: str, event: dict[str, Any], *, skip: str = "") -> None:
-        await broadcast.publish("chat:" + room, skip + _SEPARATOR + _encode(event))
+    async def publish(room: str, event: ChatOut, *, skip: str = "") -> None:
+        payload = _ENCODER.encode(event).decode()
+        await broadcast.publish("chat:" + room, skip + _SEPARATOR + payload)
 
     async def forward(conn: Connection, subscription: Subscription, member: str) -> None:
         """Room events -> this member's socket, until either side goes away."""
@@ -86,7 +96,7 @@ def chat_router(
             async for message in subscription:
                 skip, _, payload = message.partition(_SEPARATOR)
                 if skip != member:
-                    await conn.send_text(payload)
+                    await conn.send_text(payload)  # already a ChatOut, encoded by publish()
         except _SOCKET_OVER:
             return  # the client left, or the receive loop closed the socket (1009)
         except BroadcastError:
@@ -96,53 +106,45 @@ def chat_router(
         # The broadcast disconnected: the server is shutting down.
         await conn.close(1001, "server shutting down")
 
-    async def handle(room: str, user: str, member: str, text: str) -> dict[str, Any] | None:
-        """Act on one client message; an error to send back to the sender, or None."""
-        try:
-            data = msgspec.json.decode(text)
-        except (msgspec.DecodeError, RecursionError):
-            # APPSEC: msgspec raises RecursionError, not DecodeError, for "[[[[..." nested
-            # deeper than it allows (a few hundred levels fit in one frame): bad input all
-            # the same, so the sender gets the usual answer instead of a 1011 and a traceback.
-            return INVALID_JSON
-        if not isinstance(data, dict):
-            return NOT_AN_OBJECT
-        kind = data.get("type")
-        if kind == "chat":
-            message = data.get("message")
-            if not isinstance(message, str) or not message.strip():
-                return BAD_MESSAGE
-            if len(message) > MAX_MESSAGE_LENGTH:
-                return BAD_MESSAGE
-            event = {"type": "chat", "user": user, "message": message, "timestamp": _now()}
-            await publish(room, event)
-        elif kind == "typing":
-            await publish(room, {"type": "typing", "user": user}, skip=member)
-        else:
-            return UNKNOWN_TYPE
-        return None
-
-    def admit(conn: Connection, room: str) -> str:
-        """The user name ``conn`` joins ``room`` as; an HTTPError saying why it may not."""
+    def admit(room: str, user: str | None, token: str | None) -> str:
+        """The user name ``room`` is joined as; an HTTPError saying why it may not be."""
         if not valid_room(room):
             raise HTTPError(400, f"room names are 1 to {MAX_ROOM_LENGTH} visible characters")
         if tokens is None:
-            return clean_user(conn.query.get("user"))
-        verified = tokens.user_for(conn.query.get("token"))
+            return clean_user(user)
+        verified = tokens.user_for(token)
         if verified is None:
             raise HTTPError(401, "a valid ?token= is required to join the chat")
         return verified
 
-    @router.get("/chat/<room>/admission", name="chat_admission")
-    async def admission(conn: Connection, room: str) -> dict[str, str]:
+    @router.get(
+        "/chat/<room>/admission", name="chat_admission", responses={400: Refusal, 401: Refusal}
+    )
+    async def admission(
+        room: str, user: Query[str | None] = None, token: Query[str | None] = None
+    ) -> Admission:
+        """What joining the room's chat with this query would do.
+
+        The name the WebSocket handshake would give the member, or why it would be refused.
+        """
         # Browsers hide why a WebSocket handshake was refused (the page sees only close 1006),
         # and the name the server uses: the page asks here, with the same query, first.
-        return {"room": room, "user": admit(conn, room)}
+        return Admission(room, admit(room, user, token))
 
-    @router.websocket("/chat/<room>", name="chat", limits=CHAT_LIMITS)
-    async def chat(conn: Connection, room: str) -> None:
+    @router.websocket(
+        "/chat/<room>", name="chat", limits=CHAT_LIMITS, receives=ChatIn, sends=ChatOut
+    )
+    async def chat(
+        conn: Connection, room: str, user: Query[str | None] = None, token: Query[str | None] = None
+    ) -> None:
+        """Talk in a room.
+
+        Members of a room hear who joins and leaves, every line said and who is typing.
+        `?user=` names the member; when the server requires sign-in, `?token=` (a JWT whose
+        `sub` is the name) does, and without a valid one the handshake is refused with 401.
+        """
         # Everything that can refuse the connection happens before accept().
-        user = admit(conn, room)
+        name = admit(room, user, token)
         member = uuid.uuid4().hex
         # Subscribed before accepting: the member sees its own user_joined and everything after.
         async with broadcast.subscribe("chat:" + room) as subscription:
@@ -150,26 +152,30 @@ def chat_router(
             forwarding = asyncio.ensure_future(forward(conn, subscription, member))
             try:
                 count = await presence.join(room, member)
-                await publish(
-                    room, {"type": "user_joined", "user": user, "room": room, "user_count": count}
-                )
-                await receive_loop(conn, room, user, member)
+                await publish(room, UserJoined(name, room, count))
+                await receive_loop(conn, room, name, member)
             finally:
                 forwarding.cancel()
                 await asyncio.wait({forwarding})
-                await say_goodbye(room, user, member)
+                await say_goodbye(room, name, member)
 
     async def receive_loop(conn: Connection, room: str, user: str, member: str) -> None:
+        # receive_as() in a loop rather than iter_as(): iter_as() ends at the first message
+        # that does not decode (a generator cannot go on after raising), and the chat answers
+        # that one and keeps listening.
         try:
             while True:
                 try:
-                    text = await conn.receive_text()
-                except WebSocketDataError:
-                    await conn.send_json({"error": "messages are JSON text, not binary"})
+                    message: ChatIn = await conn.receive_as()  # the route's receives=ChatIn
+                except WebSocketDataError as exc:
+                    # The decoder's reason names the field ("$.message: ..."); msgspec also
+                    # bounds nesting ("[[[[..." is invalid JSON here, not a RecursionError).
+                    await conn.send_as(ChatError(str(exc)))
                     continue
-                error = await handle(room, user, member, text)
-                if error is not None:
-                    await conn.send_json(error)
+                if isinstance(message, Say):
+                    await publish(room, ChatLine(user, message.message, _now()))
+                else:
+                    await publish(room, TypingNotice(user), skip=member)
         except _SOCKET_OVER:
             return  # the client left, or the forwarder closed the socket
 
@@ -178,8 +184,7 @@ def chat_router(
         # (the connection is over, there is nobody left to tell).
         try:
             count = await presence.leave(room, member)
-            event = {"type": "user_left", "user": user, "room": room, "user_count": count}
-            await publish(room, event)
+            await publish(room, UserLeft(user, room, count))
         except Exception:
             logger.warning("could not announce that %r left %r", user, room, exc_info=True)
 

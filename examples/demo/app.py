@@ -7,6 +7,9 @@
 - ``/livez``, ``/readyz`` liveness and readiness for load balancers (``aaf.health``); readiness
   checks the database with one ``SELECT 1``. Redis has no check of its own: the broadcast offers
   no ping, and a lost pub/sub connection already ends the subscriptions that use it.
+- ``/openapi.json``     the HTTP API described (OpenAPI 3.1, ``aaf.openapi``)
+- ``/docs``             the docs UI for it (Swagger UI, offline with ``aaf[docs-ui]``)
+- ``/asyncapi.json``, ``/asyncapi``  the chat's WebSocket messages (AsyncAPI 3.0) and a page
 
     aaf run examples.demo.app:app                     # SQLite file ./tasks.db, in-memory events
     DATABASE_URL=postgresql://... REDIS_URL=redis://... aaf run examples.demo.app:app
@@ -27,15 +30,40 @@ from pathlib import Path
 from typing import Any
 
 from aaf import App, Connection, FileResponse, Middleware, Router, StaticFiles, aaf
+from aaf.asyncapi import asyncapi_router
 from aaf.broadcast import Broadcast
+from aaf.docs_ui import docs_router
 from aaf.health import health_router
 from aaf.middleware.inspector import InspectorMiddleware
+from aaf.openapi import openapi_router
 
 from ..chat import ChatTokens, MemoryPresence, Presence, RedisPresence, chat_router
 from ..feed import FEED_CHANNEL, EventLog, MemoryEventLog, RedisEventLog, TaskFeed
 from ..tasks import Settings, repository_for, tasks_router
 
-__all__ = ["STATIC", "app", "build_app", "chat_secret_from_env", "debug_from_env"]
+__all__ = [
+    "API_TITLE",
+    "API_VERSION",
+    "STATIC",
+    "app",
+    "build_app",
+    "chat_secret_from_env",
+    "debug_from_env",
+]
+
+API_TITLE = "aaf demo"
+API_VERSION = "1.0.0"
+API_DESCRIPTION = """\
+The demo of aaf: a tasks API on a database, a live feed of its changes and a WebSocket chat.
+
+- **tasks**: create, list (filtered, paged with an opaque cursor), read, change and delete
+  tasks. Invalid input is answered with RFC 9457 problem details naming each field at fault.
+  Any route may answer 503 `{"error": "database unavailable"}` with `Retry-After`.
+- **feed** (`GET /feed`): server-sent events `created`, `updated` and `deleted` for every task
+  change; reconnecting with `Last-Event-ID` replays what was missed.
+- **chat** (`/chat/{room}`, a WebSocket): its messages are described in the AsyncAPI
+  document, [/asyncapi.json](/asyncapi.json), shown by the page [/asyncapi](/asyncapi).
+"""
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -63,11 +91,27 @@ def debug_from_env(environ: Mapping[str, str] | None = None) -> bool:
 def page_router() -> Router:
     router = Router()
 
-    @router.get("/", name="page")
+    @router.get("/", name="page", include_in_schema=False)
     async def page(conn: Connection) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     router.mount("/static", StaticFiles(STATIC), name="static")
+    return router
+
+
+def documents_router() -> Router:
+    """The API documents of the app it is part of and the pages that show them."""
+    router = Router()
+    router.include(
+        openapi_router(title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION)
+    )
+    router.include(docs_router(title=f"{API_TITLE} API"))
+    chat_description = "The chat's WebSocket: one connection per member of a room."
+    router.include(
+        asyncapi_router(
+            title=f"{API_TITLE} chat", version=API_VERSION, description=chat_description
+        )
+    )
     return router
 
 
@@ -112,6 +156,7 @@ def build_app(
     router.include(chat_router(broadcast, presence, tokens=tokens))
     router.include(feed.router())
     router.include(health_router({"database": repo.ping}))
+    router.include(documents_router())
     # APPSEC: the inspector shows every request; it exists only in debug (and answers only
     # loopback clients): the page links it when GET /_aaf/api/app answers.
     middleware = [Middleware(InspectorMiddleware)] if debug else []

@@ -6,7 +6,7 @@ URL), :func:`repository_lifespan` and :class:`Settings`.
 """
 
 from .api import tasks_router
-from .models import ChangeHook, Task, TaskChange, TaskPage
+from .models import ChangeHook, Task, TaskChange, TaskIn, TaskPage, TaskPatch
 from .repository import TaskRepository, repository_for
 from .settings import Settings
 
@@ -15,7 +15,9 @@ __all__ = [
     "Settings",
     "Task",
     "TaskChange",
+    "TaskIn",
     "TaskPage",
+    "TaskPatch",
     "TaskRepository",
     "repository_for",
     "tasks_router",

@@ -7,10 +7,15 @@
     PATCH  /tasks/<id>     {"title"?: str, "done"?: bool} -> task
     DELETE /tasks/<id>     -> the deleted task
 
-A task is ``{"id": <uuid4>, "title": <str>, "done": <bool>}``; errors are ``{"error": ...}``.
-Any route answers 503 ``{"error": "database unavailable"}`` with ``Retry-After`` when the
-database does not answer within ``DATABASE_TIMEOUT`` (see ``settings``), refuses connections
-or stays locked.
+A task is ``{"id": <uuid4>, "title": <str>, "done": <bool>}`` (``models.Task``). The handlers
+are typed: aaf decodes and checks bodies and query parameters from the signatures, answers
+invalid ones with problem details (``application/problem+json``: 400 for parameters and
+malformed JSON, 415 for another content type, 422 for a body that does not fit its type), and
+the same types describe the API in the OpenAPI document.
+
+An unknown task is 404 ``{"error": "not found"}``. Any route answers 503
+``{"error": "database unavailable"}`` with ``Retry-After`` when the database does not answer
+within ``DATABASE_TIMEOUT`` (see ``settings``), refuses connections or stays locked.
 Lists come in creation order, ``limit`` tasks a page (default 50, at most 200); ``next`` is an
 opaque cursor to pass back as ``?cursor=`` (with the same filters) for the following page.
 Titles are stored without leading or trailing whitespace and invisible characters (see
@@ -20,84 +25,82 @@ Titles are stored without leading or trailing whitespace and invisible character
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from aaf import Connection, HTTPError, JsonResponse, Router
+import msgspec
+
+from aaf import Body, Connection, FieldError, HTTPError, Problem, ProblemError, Query, Router
 from aaf.routing import UUIDConverter
 
-from .models import ChangeHook, ChangeKind, Task, TaskChange
+from .models import (
+    ChangeHook,
+    ChangeKind,
+    Cursor,
+    ErrorMessage,
+    Task,
+    TaskChange,
+    TaskIn,
+    TaskPage,
+    TaskPatch,
+)
 from .repository import DEFAULT_PAGE_SIZE, TaskRepository
 from .titles import MAX_TITLE_LENGTH, TitleError, clean_title
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_TITLE_LENGTH", "tasks_router"]
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_TITLE_LENGTH", "TAG", "tasks_router"]
 
 logger = logging.getLogger("examples.tasks")
 
+TAG = "tasks"
 # APPSEC: a list answer is bounded whatever the table holds; clients page with the cursor.
 MAX_PAGE_SIZE = 200
-# Cursors are creation sequence numbers; 18 digits always fit a signed 64-bit integer.
-_MAX_CURSOR_DIGITS = 18
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_SIZE)]
+# Exactly "true" or "false", as before typing: a bool would also take "1" and "True", and one
+# spelling per filter keeps cached and bookmarked list URLs from aliasing.
+DoneFilter = Literal["true", "false"]
+
 _UUID = UUIDConverter()
+_NOT_FOUND = "not found"
+# Every route reads the database: each may answer 503 (repository.DatabaseUnavailable).
+_UNAVAILABLE: Mapping[int, Any] = {503: ErrorMessage}
+_MISSING: Mapping[int, Any] = {404: ErrorMessage, **_UNAVAILABLE}
 
 
 def _task_id(text: str) -> UUID:
-    # Not a <uuid:...> rule: a malformed id must get the same 404 body as an unknown one.
+    # Not a <uuid:...> rule: a malformed id gets the same 404 body as an unknown one (and
+    # another method on it the same 405), instead of the router's "no such route".
     try:
         return _UUID.to_python(text)
     except ValueError:
-        raise HTTPError(404, "not found") from None
+        raise HTTPError(404, _NOT_FOUND) from None
 
 
-async def _json_object(conn: Connection) -> dict[str, Any]:
-    data = await conn.json()  # 415 unless the content type is JSON, 400 if the JSON is invalid
-    if not isinstance(data, dict):
-        raise HTTPError(400, "the body must be a JSON object")
-    return data
+def _found(task: Task | None) -> Task:
+    if task is None:
+        raise HTTPError(404, _NOT_FOUND)
+    return task
 
 
-def _title(value: Any) -> str:
+def _clean(title: str) -> str:
+    """What a type cannot say (invisible edges, NUL): a 422 pointing at the body's title, titled
+    as the runtime titles its own 422 problems (one title per status, RFC 9457 3.1.4)."""
     try:
-        return clean_title(value)
+        return clean_title(title)
     except TitleError as exc:
-        raise HTTPError(400, str(exc)) from None
-
-
-def _done(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise HTTPError(400, "done must be true or false")
-    return value
-
-
-def _done_filter(text: str | None) -> bool | None:
-    if text is None:
-        return None
-    if text in ("true", "false"):
-        return text == "true"
-    raise HTTPError(400, "done must be true or false")
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_PAGE_SIZE
-    # ASCII digits and a length bound: no "+5", " 5", non-ASCII digits or huge int() parsing.
-    if text.isascii() and text.isdecimal() and len(text) <= 3 and 1 <= int(text) <= MAX_PAGE_SIZE:
-        return int(text)
-    raise HTTPError(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
-
-
-def _cursor(text: str | None) -> int:
-    if text is None:
-        return 0
-    if text.isascii() and text.isdecimal() and len(text) <= _MAX_CURSOR_DIGITS:
-        return int(text)
-    raise HTTPError(400, "cursor must be the next value of an earlier page")
+        error = FieldError("body", str(exc), pointer="/title")
+        problem = Problem(422, "Unprocessable Entity", detail=str(exc), errors=[error])
+        raise ProblemError(problem) from None
 
 
 def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> Router:
     """Routes for the tasks API on ``repo``; ``on_change`` (if given) is awaited after each
-    committed change. Its errors are logged, never sent: the change is already stored."""
-    router = Router()
+    committed change. Its errors are logged, never sent: the change is already stored.
+
+    The handlers reach ``repo`` by closure rather than ``FromState``: the router is built for
+    one repository, so it needs no lifespan key and can be included twice on two databases.
+    """
+    router = Router(tags=[TAG])
 
     async def changed(kind: ChangeKind, task: Task) -> None:
         if on_change is None:
@@ -107,60 +110,61 @@ def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> R
         except Exception:
             logger.exception("the on_change hook failed for %s task %s", kind, task.id)
 
-    @router.get("/tasks", name="tasks")
-    async def list_tasks(conn: Connection) -> dict[str, object]:
-        query = conn.query
-        page = await repo.find(
-            contains=query.get("q") or None,
-            done=_done_filter(query.get("done")),
-            after=_cursor(query.get("cursor")),
-            limit=_limit(query.get("limit")),
+    @router.get("/tasks", name="tasks", responses=_UNAVAILABLE)
+    async def list_tasks(
+        q: Query[str | None] = None,
+        done: Query[DoneFilter | None] = None,
+        limit: Query[PageSize] = DEFAULT_PAGE_SIZE,
+        cursor: Query[Cursor | None] = None,
+    ) -> TaskPage:
+        """List tasks in creation order, a page at a time.
+
+        `q` keeps tasks whose title contains it (any case); `done` keeps finished or open
+        tasks; `cursor` is the `next` of the previous page (with the same filters).
+        """
+        return await repo.find(
+            contains=q or None,
+            done=None if done is None else done == "true",
+            after=0 if cursor is None else int(cursor),
+            limit=limit,
         )
-        # The cursor is a string: clients treat it as opaque and pass it back unchanged.
-        cursor = None if page.next is None else str(page.next)
-        return {"items": [task.to_json() for task in page.tasks], "next": cursor}
 
-    @router.post("/tasks", name="create_task")
-    async def create_task(conn: Connection) -> JsonResponse:
-        data = await _json_object(conn)
-        if data.get("title") is None:
-            raise HTTPError(400, "title is required")
-        title = _title(data["title"])
-        done = _done(data.get("done", False))
-        task = await repo.create(title, done)
+    @router.post("/tasks", name="create_task", status_code=201, responses=_UNAVAILABLE)
+    async def create_task(conn: Connection, data: Body[TaskIn]) -> Task:
+        """Create a task.
+
+        The answer's `Location` header is the new task's URL.
+        """
+        task = await repo.create(_clean(data.title), data.done)
         await changed("created", task)
-        location = conn.url_for("task", task_id=str(task.id))
-        return JsonResponse(task.to_json(), 201, headers={"location": location})
+        conn.put_resp_header("location", conn.url_for("task", task_id=str(task.id)))
+        return task
 
-    @router.get("/tasks/<task_id>", name="task")
-    async def get_task(conn: Connection, task_id: str) -> dict[str, object]:
-        task = await repo.get(_task_id(task_id))
-        if task is None:
-            raise HTTPError(404, "not found")
-        return task.to_json()
+    @router.get("/tasks/<task_id>", name="task", responses=_MISSING)
+    async def get_task(task_id: str) -> Task:
+        """One task."""
+        return _found(await repo.get(_task_id(task_id)))
 
-    @router.patch("/tasks/<task_id>", name="update_task")
-    async def update_task(conn: Connection, task_id: str) -> dict[str, object]:
+    @router.patch("/tasks/<task_id>", name="update_task", responses=_MISSING)
+    async def update_task(task_id: str, patch: Body[TaskPatch]) -> Task:
+        """Change a task's title and/or state.
+
+        Fields left out keep their value; an empty object answers the task as it is.
+        """
         key = _task_id(task_id)
-        data = await _json_object(conn)
-        title = _title(data["title"]) if "title" in data else None
-        done = _done(data["done"]) if "done" in data else None
+        title = None if patch.title is msgspec.UNSET else _clean(patch.title)
+        done = None if patch.done is msgspec.UNSET else patch.done
         if title is None and done is None:
-            task = await repo.get(key)  # nothing to change: answer with the task as it is
-        else:
-            task = await repo.update(key, title=title, done=done)
-            if task is not None:
-                await changed("updated", task)
-        if task is None:
-            raise HTTPError(404, "not found")
-        return task.to_json()
+            return _found(await repo.get(key))  # nothing to change: the task as it is
+        task = _found(await repo.update(key, title=title, done=done))
+        await changed("updated", task)
+        return task
 
-    @router.delete("/tasks/<task_id>", name="delete_task")
-    async def delete_task(conn: Connection, task_id: str) -> dict[str, object]:
-        task = await repo.delete(_task_id(task_id))
-        if task is None:
-            raise HTTPError(404, "not found")
+    @router.delete("/tasks/<task_id>", name="delete_task", responses=_MISSING)
+    async def delete_task(task_id: str) -> Task:
+        """Delete a task; the answer is the task as it was."""
+        task = _found(await repo.delete(_task_id(task_id)))
         await changed("deleted", task)
-        return task.to_json()
+        return task
 
     return router

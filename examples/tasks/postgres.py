@@ -180,7 +180,7 @@ class PostgresTaskRepository(TaskRepository):
             return TaskPage([], None)  # PostgreSQL text cannot hold NUL, so no title has it
         rows = await self._fetch(SELECT, contains, done, after, limit + 1)
         page = rows[:limit]
-        cursor: int | None = page[-1]["seq"] if len(rows) > limit else None
+        cursor = str(page[-1]["seq"]) if len(rows) > limit else None
         return TaskPage([_task(row) for row in page], cursor)
 
     async def get(self, task_id: UUID) -> Task | None:

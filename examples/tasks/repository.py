@@ -90,7 +90,8 @@ class TaskRepository(abc.ABC):
     ) -> TaskPage:
         """Up to ``limit`` tasks created after cursor ``after`` (0: from the first) whose title
         contains ``contains`` (case-insensitive) and whose state is ``done``; ``None`` means
-        no filter."""
+        no filter. The page's ``next`` is the cursor to pass as ``after`` for the next page
+        (as a string: the API sends it as it is)."""
 
     @abc.abstractmethod
     async def get(self, task_id: UUID) -> Task | None: ...

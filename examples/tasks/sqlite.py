@@ -174,7 +174,7 @@ class SQLiteTaskRepository(TaskRepository):
         state = None if done is None else int(done)
         rows = await self._fetch(SELECT, (needle, state, after, limit + 1))
         page = rows[:limit]
-        cursor = page[-1][3] if len(rows) > limit else None
+        cursor = str(page[-1][3]) if len(rows) > limit else None
         return TaskPage([_task(row) for row in page], cursor)
 
     async def get(self, task_id: UUID) -> Task | None:

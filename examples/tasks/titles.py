@@ -14,7 +14,7 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 
 class TitleError(ValueError):
-    """The title cannot be stored; the message says why (sent to the client as a 400)."""
+    """The title cannot be stored; the message says why (sent to the client as a 422 problem)."""
 
 
 def _invisible(char: str) -> bool:

@@ -215,6 +215,8 @@ async def test_keyboard_only_use_labels_live_regions_and_contrast(
         await expect(page.locator(status)).to_have_attribute("role", "status")
 
     # Keyboard only: Tab walks the controls in reading order, Enter submits, Space ticks.
+    await page.keyboard.press("Tab")  # the header's link to the API docs the demo serves
+    assert await focused(page) == "docs-link"
     await page.keyboard.press("Tab")
     assert await focused(page) == "new-task-title"
     await assert_focus_visible(page)

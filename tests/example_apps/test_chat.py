@@ -135,24 +135,32 @@ async def test_invalid_json_is_answered_to_the_sender_only(client: AsyncTestClie
         bob = await join(stack, client, "lobby", "bob")
         await alice.receive_json()  # bob joined
         await bob.send_text("{not json")
-        assert await bob.receive_json() == {"error": "Invalid JSON"}
+        answer = await bob.receive_json()
+        assert set(answer) == {"error"}
+        assert answer["error"].startswith("invalid JSON: ")
         await alice.send_json({"type": "chat", "message": "still here"})
         assert (await alice.receive_json())["message"] == "still here"
         assert (await bob.receive_json())["message"] == "still here"  # the socket stayed open
 
 
 @pytest.mark.parametrize(
-    "sent",
-    ["[" * 1000 + "]" * 1000, '{"type": "chat", "message": ' + "[" * 1000 + "]" * 1000 + "}"],
-    ids=["nested-array", "nested-message"],
+    ("sent", "error"),
+    [
+        ("[" * 1000 + "]" * 1000, "$: Expected `object`, got `array`"),
+        ('{"type": "chat", "message": ' + "[" * 1000 + "]" * 1000 + "}", "$.message: Expected"),
+        ('{"type": "chat", "message": "hi", "x": ' + "[" * 1000 + "]" * 1000 + "}", "invalid"),
+    ],
+    ids=["nested-array", "nested-message", "nested-unknown-field"],
 )
 async def test_deeply_nested_json_is_invalid_json_not_a_crash(
-    client: AsyncTestClient, sent: str, caplog: pytest.LogCaptureFixture
+    client: AsyncTestClient, sent: str, error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with AsyncExitStack() as stack:
         alice = await join(stack, client, "lobby", "alice")
         await alice.send_text(sent)
-        assert await alice.receive_json() == {"error": "Invalid JSON"}
+        answer = await alice.receive_json()
+        assert set(answer) == {"error"}
+        assert answer["error"].startswith(error)
         await alice.send_json({"type": "chat", "message": "still here"})
         assert (await alice.receive_json())["message"] == "still here"  # the socket stayed open
     assert not [record for record in caplog.records if record.exc_info]  # no traceback logged
@@ -161,17 +169,21 @@ async def test_deeply_nested_json_is_invalid_json_not_a_crash(
 @pytest.mark.parametrize(
     ("sent", "error"),
     [
-        ("[1, 2]", "messages are JSON objects"),
-        ('"chat"', "messages are JSON objects"),
-        ('{"type": "shout", "message": "hi"}', "unknown message type"),
-        ("{}", "unknown message type"),
-        ('{"type": "chat"}', "message must be a string"),
-        ('{"type": "chat", "message": 42}', "message must be a string"),
-        ('{"type": "chat", "message": "   "}', "message must be a string"),
-        ('{"type": "chat", "message": "' + "x" * (MAX_MESSAGE_LENGTH + 1) + '"}', "message must"),
+        ("[1, 2]", "$: Expected `object`, got `array`"),
+        ('"chat"', "$: Expected `object`, got `str`"),
+        ('{"type": "shout", "message": "hi"}', "$.type: Invalid value 'shout'"),
+        ("{}", "$: Object missing required field `type`"),
+        ('{"type": "chat"}', "$: Object missing required field `message`"),
+        ('{"type": "chat", "message": 42}', "$.message: Expected `str`, got `int`"),
+        ('{"type": "chat", "message": ""}', "$.message: Expected `str` of length >= 1"),
+        ('{"type": "chat", "message": " \\t "}', "$.message: Expected `str` matching regex"),
+        (
+            '{"type": "chat", "message": "' + "x" * (MAX_MESSAGE_LENGTH + 1) + '"}',
+            f"$.message: Expected `str` of length <= {MAX_MESSAGE_LENGTH}",
+        ),
     ],
 )
-async def test_other_bad_messages_get_a_short_error(
+async def test_other_bad_messages_get_an_error_naming_the_field(
     client: AsyncTestClient, sent: str, error: str
 ) -> None:
     async with AsyncExitStack() as stack:
@@ -184,15 +196,19 @@ async def test_other_bad_messages_get_a_short_error(
         assert (await alice.receive_json())["message"] == "x" * MAX_MESSAGE_LENGTH
 
 
-async def test_binary_frames_are_refused_and_huge_frames_close_the_socket(
+async def test_binary_frames_are_json_too_and_huge_frames_close_the_socket(
     client: AsyncTestClient,
 ) -> None:
     async with AsyncExitStack() as stack:
         alice = await join(stack, client, "lobby", "alice")
         bob = await join(stack, client, "lobby", "bob")
         await alice.receive_json()  # bob joined
+        # Typed messages are JSON in a text or a binary frame (conn.receive_as()).
         await bob.send_bytes(b'{"type": "chat", "message": "hi"}')
-        assert await bob.receive_json() == {"error": "messages are JSON text, not binary"}
+        for member in (alice, bob):
+            assert (await member.receive_json())["message"] == "hi"
+        await bob.send_bytes(b'{"type": "chat", "message": "\xff"}')
+        assert (await bob.receive_json())["error"].startswith("invalid JSON: ")
         await bob.send_text("x" * 20_000)  # over the chat route's 16 KiB frame limit
         with pytest.raises(WebSocketDisconnect) as closed:
             await bob.receive_json()

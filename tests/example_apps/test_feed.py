@@ -89,7 +89,7 @@ async def test_requests_that_change_nothing_send_nothing(client: AsyncTestClient
     async with client.stream("GET", "/feed") as response:
         reader = FrameReader(response)
         await reader.next()
-        assert (await client.post("/tasks", json={"title": ""})).status_code == 400
+        assert (await client.post("/tasks", json={"title": ""})).status_code == 422
         missing = "00000000-0000-4000-8000-000000000000"
         assert (await client.delete(f"/tasks/{missing}")).status_code == 404
         task = await create(client, "the only change")

@@ -17,6 +17,17 @@ from aaf import Connection, Router, aaf
 from aaf.testing import AsyncTestClient
 
 NOT_FOUND = {"error": "not found"}
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(response: Any) -> list[tuple[str, str | None, str]]:
+    """The problem-details answer's errors as (in, pointer or name, detail), after checking
+    the parts every problem has."""
+    assert response.headers["content-type"] == PROBLEM_JSON, response.text
+    body = response.json()
+    assert body["status"] == response.status_code
+    assert set(body) >= {"type", "title", "status", "detail", "errors"}
+    return [(e["in"], e.get("pointer", e.get("name")), e["detail"]) for e in body["errors"]]
 
 
 @pytest.fixture
@@ -62,51 +73,72 @@ async def test_create_without_a_json_content_type_is_415(
 ) -> None:
     response = await client.post("/tasks", content=b'{"title": "x"}', headers=headers)
     assert response.status_code == 415
-    assert response.json() == {"error": "Content-Type must be application/json"}
+    [(where, _, detail)] = problem(response)
+    assert where == "body"
+    assert detail.startswith("Content-Type must be application/json")
     assert (await client.get("/tasks")).json()["items"] == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b'{"title": "x"', b'"\\ud800"'])
+@pytest.mark.parametrize("body", [b"{not json", b'{"title": "x"', b'"\\ud800"'])
 async def test_create_with_invalid_json_is_400(client: AsyncTestClient, body: bytes) -> None:
     response = await client.post(
         "/tasks", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.json()["error"].startswith("invalid JSON")
+    [(where, _, detail)] = problem(response)
+    assert (where, detail.startswith("malformed JSON")) == ("body", True)
+
+
+async def test_create_with_an_empty_body_is_422(client: AsyncTestClient) -> None:
+    response = await client.post(
+        "/tasks", content=b"", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert problem(response) == [("body", "", "a JSON request body is required")]
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"done": True}, {"title": None}, {"title": ""}, {"title": "  \t"}],
-)
-async def test_create_without_a_title_is_400(client: AsyncTestClient, body: object) -> None:
-    response = await client.post("/tasks", json=body)
-    assert response.status_code == 400
-    assert response.json() == {"error": "title is required"}
-
-
-@pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "detail"),
     [
-        ([{"title": "x"}], "the body must be a JSON object"),
-        ("title", "the body must be a JSON object"),
-        ({"title": 5}, "title must be a string"),
-        ({"title": ["x"]}, "title must be a string"),
-        ({"title": "x", "done": "yes"}, "done must be true or false"),
-        ({"title": "x", "done": 1}, "done must be true or false"),
-        ({"title": "x", "done": None}, "done must be true or false"),
-        (
-            {"title": "x" * (MAX_TITLE_LENGTH + 1)},
-            f"title must be at most {MAX_TITLE_LENGTH} characters",
-        ),
-        ({"title": "a\x00b"}, "title must not contain NUL characters"),
+        ({}, "Object missing required field `title`"),
+        ({"done": True}, "Object missing required field `title`"),
+        ({"title": None}, "Expected `str`, got `null`"),
+        ({"title": ""}, "Expected `str` of length >= 1"),
+        ({"title": "  \t"}, "title is required"),
     ],
 )
-async def test_create_with_wrong_types_is_400(
-    client: AsyncTestClient, body: object, error: str
+async def test_create_without_a_title_is_422(
+    client: AsyncTestClient, body: object, detail: str
 ) -> None:
     response = await client.post("/tasks", json=body)
-    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert response.status_code == 422
+    assert problem(response) == [("body", "/title", detail)]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer", "detail"),
+    [
+        ([{"title": "x"}], "", "Expected `object`, got `array`"),
+        ("title", "", "Expected `object`, got `str`"),
+        ({"title": 5}, "/title", "Expected `str`, got `int`"),
+        ({"title": ["x"]}, "/title", "Expected `str`, got `array`"),
+        ({"title": "x", "done": "yes"}, "/done", "Expected `bool`, got `str`"),
+        ({"title": "x", "done": 1}, "/done", "Expected `bool`, got `int`"),
+        ({"title": "x", "done": None}, "/done", "Expected `bool`, got `null`"),
+        (
+            {"title": "x" * (MAX_TITLE_LENGTH + 1)},
+            "/title",
+            f"Expected `str` of length <= {MAX_TITLE_LENGTH}",
+        ),
+        ({"title": "a\x00b"}, "/title", "title must not contain NUL characters"),
+    ],
+)
+async def test_create_with_wrong_types_is_422(
+    client: AsyncTestClient, body: object, pointer: str, detail: str
+) -> None:
+    response = await client.post("/tasks", json=body)
+    assert response.status_code == 422
+    assert problem(response) == [("body", pointer, detail)]
     assert (await client.get("/tasks")).json()["items"] == []
 
 
@@ -122,18 +154,24 @@ async def test_create_with_wrong_types_is_400(
         "\x07\x1b",
     ],
 )
-async def test_titles_without_visible_characters_are_400(
+async def test_titles_without_visible_characters_are_422(
     client: AsyncTestClient, title: str
 ) -> None:
     response = await client.post("/tasks", json={"title": title})
-    assert (response.status_code, response.json()) == (
-        400,
-        {"error": "title must contain visible characters"},
-    )
+    assert response.status_code == 422
+    assert problem(response) == [("body", "/title", "title must contain visible characters")]
     task = await create(client, "visible")
     patched = await client.patch(f"/tasks/{task['id']}", json={"title": title})
-    assert patched.status_code == 400
+    assert patched.status_code == 422
+    assert problem(patched) == [("body", "/title", "title must contain visible characters")]
     assert (await client.get("/tasks")).json()["items"] == [task]
+
+
+async def test_title_problems_look_like_the_runtime_s_own(client: AsyncTestClient) -> None:
+    cleaned = await client.post("/tasks", json={"title": "\u200b"})  # refused by clean_title
+    typed = await client.post("/tasks", json={"title": 5})  # refused by the decoder
+    assert cleaned.json()["title"] == typed.json()["title"] == "Unprocessable Entity"
+    assert cleaned.json()["type"] == typed.json()["type"]
 
 
 async def test_titles_are_stored_without_invisible_edges(client: AsyncTestClient) -> None:
@@ -245,34 +283,43 @@ async def test_pages_are_stable_under_inserts_and_deletes(client: AsyncTestClien
     assert third.json() == {"items": [late], "next": None}
 
 
+CURSOR = "Expected `str` matching regex '^[0-9]{1,18}$'"
+
+
 @pytest.mark.parametrize(
-    ("params", "error"),
+    ("params", "detail"),
     [
-        ({"limit": "0"}, "limit must be a whole number from 1 to 200"),
-        ({"limit": "201"}, "limit must be a whole number from 1 to 200"),
-        ({"limit": "-1"}, "limit must be a whole number from 1 to 200"),
-        ({"limit": "ten"}, "limit must be a whole number from 1 to 200"),
-        ({"limit": ""}, "limit must be a whole number from 1 to 200"),
-        ({"limit": "1" * 5000}, "limit must be a whole number from 1 to 200"),
-        ({"cursor": "abc"}, "cursor must be the next value of an earlier page"),
-        ({"cursor": "-1"}, "cursor must be the next value of an earlier page"),
-        ({"cursor": "9" * 19}, "cursor must be the next value of an earlier page"),
+        ({"limit": "0"}, "Expected `int` >= 1"),
+        ({"limit": "201"}, "Expected `int` <= 200"),
+        ({"limit": "-1"}, "Expected `int` >= 1"),
+        ({"limit": "ten"}, "Expected `int`, got `str`"),
+        ({"limit": ""}, "Expected `int`, got `str`"),
+        ({"limit": "1" * 5000}, "Integer value out of range"),
+        ({"cursor": "abc"}, CURSOR),
+        ({"cursor": "-1"}, CURSOR),
+        ({"cursor": "9" * 19}, CURSOR),
     ],
 )
 async def test_bad_limit_or_cursor_is_400(
-    client: AsyncTestClient, params: dict[str, str], error: str
+    client: AsyncTestClient, params: dict[str, str], detail: str
 ) -> None:
     response = await client.get("/tasks", params=params)
-    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert response.status_code == 400
+    [name] = params
+    assert problem(response) == [("query", name, detail)]
+
+
+async def test_every_bad_query_parameter_is_reported(client: AsyncTestClient) -> None:
+    response = await client.get("/tasks", params={"done": "no", "limit": "0", "cursor": "x"})
+    assert response.status_code == 400
+    assert [name for _, name, _ in problem(response)] == ["done", "limit", "cursor"]
 
 
 @pytest.mark.parametrize("value", ["yes", "1", "True", ""])
 async def test_list_with_a_bad_done_filter_is_400(client: AsyncTestClient, value: str) -> None:
     response = await client.get("/tasks", params={"done": value})
-    assert (response.status_code, response.json()) == (
-        400,
-        {"error": "done must be true or false"},
-    )
+    assert response.status_code == 400
+    assert problem(response) == [("query", "done", f"Invalid enum value {value!r}")]
 
 
 # ------------------------------------------------------------------------------ /tasks/<id>
@@ -315,22 +362,24 @@ async def test_patch_changes_title_and_or_done(client: AsyncTestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "pointer", "detail"),
     [
-        ({"title": 3}, "title must be a string"),
-        ({"title": None}, "title must be a string"),
-        ({"title": ""}, "title is required"),
-        ({"done": "true"}, "done must be true or false"),
-        ({"title": "ok", "done": 0}, "done must be true or false"),
-        ([1, 2], "the body must be a JSON object"),
+        ({"title": 3}, "/title", "Expected `str`, got `int`"),
+        ({"title": None}, "/title", "Expected `str`, got `null`"),
+        ({"title": ""}, "/title", "Expected `str` of length >= 1"),
+        ({"title": " "}, "/title", "title is required"),
+        ({"done": "true"}, "/done", "Expected `bool`, got `str`"),
+        ({"title": "ok", "done": 0}, "/done", "Expected `bool`, got `int`"),
+        ([1, 2], "", "Expected `object`, got `array`"),
     ],
 )
-async def test_patch_with_wrong_types_is_400(
-    client: AsyncTestClient, body: object, error: str
+async def test_patch_with_wrong_types_is_422(
+    client: AsyncTestClient, body: object, pointer: str, detail: str
 ) -> None:
     task = await create(client, "keep me")
     response = await client.patch(f"/tasks/{task['id']}", json=body)
-    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert response.status_code == 422
+    assert problem(response) == [("body", pointer, detail)]
     assert (await client.get(f"/tasks/{task['id']}")).json() == task
 
 
@@ -343,9 +392,11 @@ async def test_patch_with_invalid_json_is_400_and_without_json_415(
         url, content=b'{"done": tru', headers={"content-type": "application/json"}
     )
     assert invalid.status_code == 400
-    assert invalid.json()["error"].startswith("invalid JSON")
+    [(_, _, detail)] = problem(invalid)
+    assert detail.startswith("malformed JSON")
     form = await client.patch(url, content=b"done=true", headers={"content-type": "text/plain"})
     assert form.status_code == 415
+    assert problem(form) == [("body", None, "Content-Type must be application/json")]
     assert (await client.get(url)).json() == task
 
 
@@ -436,7 +487,7 @@ async def test_on_change_sees_every_committed_change(database_url: str) -> None:
         await client.patch(f"/tasks/{task['id']}", json={"done": True})
         await client.patch(f"/tasks/{task['id']}", json={})  # no change, no event
         await client.patch(f"/tasks/{uuid.uuid4()}", json={"done": True})  # 404, no event
-        await client.post("/tasks", json={"title": 1})  # 400, no event
+        await client.post("/tasks", json={"title": 1})  # 422, no event
         await client.delete(f"/tasks/{task['id']}")
     assert [change.to_json() for change in changes] == [
         {"type": "created", "task": task},

@@ -135,7 +135,7 @@ async def test_open_and_close_are_idempotent(database_url: str) -> None:
     await repo.open()  # a second open keeps the same connections
     try:
         task = await repo.create("once")
-        assert (await repo.find()).tasks == [task]
+        assert (await repo.find()).items == [task]
     finally:
         await repo.close()
         await repo.close()

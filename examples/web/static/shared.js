@@ -54,7 +54,9 @@ export async function api(method, path, body) {
     }
   }
   if (!response.ok) {
-    const reason = data && typeof data.error === "string" ? data.error : null;
+    // {"error": ...} (404, 503), or RFC 9457 problem details (invalid input to typed routes).
+    const said = data && (typeof data.error === "string" ? data.error : data.detail);
+    const reason = typeof said === "string" ? said : null;
     const status = response.status;
     let clause = reason || `the server answered HTTP ${status}`;
     if (status === 503) clause = "the server is busy or restarting (HTTP 503)";
