@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import pytest
@@ -21,7 +21,7 @@ def document(**options: Any) -> dict[str, Any]:
 def test_channels_come_from_websocket_rules_with_parameters() -> None:
     channels = document()["channels"]
     # HTTP routes (the document's own) and include_in_schema=False routes are left out.
-    assert list(channels) == ["chat", "echo", "wrong_type", "untyped"]
+    assert list(channels) == ["chat", "echo", "wrong_type", "untyped", "lobby"]
     chat = channels["chat"]
     assert chat["address"] == "/chat/{room}/{seat}"
     assert chat["parameters"] == {
@@ -45,6 +45,8 @@ def test_operations_take_the_servers_view() -> None:
         "chat.send",
         "echo.receive",
         "echo.send",
+        "lobby.receive",
+        "lobby.send",
         "wrong_type.send",
     ]
     receive, send = operations["chat.receive"], operations["chat.send"]
@@ -73,7 +75,10 @@ def test_messages_and_schemas_come_from_one_schema_components_call(
 
     monkeypatch.setattr(msgspec.json, "schema_components", counting)
     components = document()["components"]
-    assert calls == [(ChatIn, Typing, ChatOut, Presence)]  # each type once, shared by routes
+    # Each type once, shared by routes; the lobby's typed handshake parameters come last.
+    assert calls == [
+        (ChatIn, Typing, ChatOut, Presence, Annotated[str, msgspec.Meta(min_length=1)], str | None)
+    ]
     assert set(components["schemas"]) == {"ChatIn", "Typing", "ChatOut", "Presence"}
     message = components["messages"]["ChatIn"]
     assert message == {
@@ -223,3 +228,19 @@ def test_the_page_escapes_what_the_document_says() -> None:
     assert "<script>" not in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert "&quot;1" in page
+
+
+def test_typed_handshake_parameters_are_the_channels_ws_binding() -> None:
+    document = asyncapi_document(app, title="Chat", version="1")
+    binding = document["channels"]["lobby"]["bindings"]["ws"]
+    assert binding["method"] == "GET"
+    assert binding["bindingVersion"] == "0.1.0"
+    query = binding["query"]
+    assert query["type"] == "object"
+    assert query["required"] == ["user"]
+    assert query["properties"]["user"] == {"type": "string", "minLength": 1}
+    assert set(query["properties"]) == {"user", "token"}
+    assert set(binding["headers"]["properties"]) == {"client"}
+    assert "required" not in binding["headers"]
+    # Routes without typed handshake parameters get no binding.
+    assert "bindings" not in document["channels"]["echo"]

@@ -30,6 +30,7 @@ from .app import App
 from .connection import Connection
 from .response import HttpResponse
 from .routing import Param, Route, Router
+from .routing._spec import FieldSpec
 
 __all__ = ["ASYNCAPI_VERSION", "asyncapi_document", "asyncapi_router"]
 
@@ -164,6 +165,9 @@ def _describe(
             for member in _members(declared):
                 if member not in kinds:
                     kinds.append(member)
+        for field in _handshake_fields(route):
+            if field.annotation not in kinds:
+                kinds.append(field.annotation)
     refs, schemas = msgspec.json.schema_components(kinds, ref_template=_SCHEMAS)
 
     channels: dict[str, Any] = {}
@@ -180,6 +184,9 @@ def _describe(
         parameters = _parameters(route)
         if parameters:
             channel["parameters"] = parameters
+        bindings = _ws_binding(route, refs, kinds)
+        if bindings:
+            channel["bindings"] = {"ws": bindings}
         channel_messages: dict[str, Any] = {}
         for action, declared in (("receive", route.doc.receives), ("send", route.doc.sends)):
             names = []
@@ -198,6 +205,34 @@ def _describe(
             channel["messages"] = channel_messages
         channels[channel_id] = channel
     return channels, operations, messages, schemas
+
+
+def _handshake_fields(route: Route) -> list[FieldSpec]:
+    """The typed query and header parameters of a WebSocket route: read at the handshake."""
+    if route.spec is None:
+        return []
+    return [f for f in route.spec.fields if f.source in ("query", "header")]
+
+
+def _ws_binding(route: Route, refs: list[Any], kinds: list[Any]) -> dict[str, Any]:
+    """The WebSocket channel binding: the handshake's query and headers, as object schemas."""
+    binding: dict[str, Any] = {}
+    for source, key in (("query", "query"), ("header", "headers")):
+        fields = [f for f in _handshake_fields(route) if f.source == source]
+        if not fields:
+            continue
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {f.wire: refs[kinds.index(f.annotation)] for f in fields},
+        }
+        required = [f.wire for f in fields if f.required]
+        if required:
+            schema["required"] = required
+        binding[key] = schema
+    if binding:
+        binding["method"] = "GET"
+        binding["bindingVersion"] = "0.1.0"
+    return binding
 
 
 def _unique(key: str, taken: Mapping[str, Any]) -> str:

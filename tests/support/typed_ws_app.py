@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from aaf import Connection, Limits, Router, aaf
+from aaf import Connection, Header, Limits, Query, Router, aaf
 from aaf.asyncapi import asyncapi_router
 
 
@@ -74,6 +74,18 @@ async def untyped(conn: Connection) -> None:
     await conn.accept()
     async for message in conn.iter_as():
         await conn.send_json(message)
+
+
+@router.websocket("/lobby", receives=ChatIn, sends=ChatOut)
+async def lobby(
+    conn: Connection,
+    user: Query[Annotated[str, msgspec.Meta(min_length=1)]],
+    token: Query[str | None] = None,
+    client: Header[str | None] = None,
+) -> None:
+    """Join the lobby as ``?user=`` (typed handshake parameters: the channel's ws binding)."""
+    await conn.accept()
+    await conn.send_as(ChatOut("lobby", "server", f"welcome {user}"))
 
 
 @router.websocket("/hidden", include_in_schema=False, receives=ChatIn)
