@@ -18,7 +18,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -214,7 +214,9 @@ def _handshake_fields(route: Route) -> list[FieldSpec]:
     return [f for f in route.spec.fields if f.source in ("query", "header")]
 
 
-def _ws_binding(route: Route, refs: list[Any], kinds: list[Any]) -> dict[str, Any]:
+def _ws_binding(
+    route: Route, refs: Sequence[Mapping[str, Any]], kinds: list[Any]
+) -> dict[str, Any]:
     """The WebSocket channel binding: the handshake's query and headers, as object schemas."""
     binding: dict[str, Any] = {}
     for source, key in (("query", "query"), ("header", "headers")):
