@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _json
-from ._callables import is_async_callable
+from ._callables import AsyncHandler, connection_decorator, is_async_callable
 from ._http import start_message
 from .errors import HTTPError
 from .response import BaseResponse, HttpResponse
@@ -110,36 +109,39 @@ def timeout(
                 "thread, which cannot be cancelled when the time is up"
             )
 
-        @functools.wraps(handler)
-        async def bounded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
-            deadline = asyncio.timeout(seconds)
-            idle_deadline = asyncio.timeout(None)
-            if idle is not None and conn.scope["type"] == "websocket":
-                idle_deadline = asyncio.timeout(idle)
-                _rearm_on_receive(conn, idle_deadline, idle)
-            try:
-                async with deadline, idle_deadline:
-                    result = await handler(conn, *args, **kwargs)
-                    if conn.scope["type"] == "http" and _streams(result):
-                        if idle is not None and conn.method != "HEAD":
-                            _bound_stream_idle(result, idle)
-                        # A returned stream is sent after the handler returns; sending it here
-                        # keeps it inside the bound.
-                        await conn.respond(result)
-                        return None
-                    return result
-            except _StreamIdle:
-                raise HTTPError(status, f"the response produced nothing for {idle:g} s") from None
-            except TimeoutError:
-                which = seconds if deadline.expired() else idle
-                if not (deadline.expired() or idle_deadline.expired()) or which is None:
-                    raise  # the handler's own TimeoutError (its own deadline), not this one
-                if conn.scope["type"] == "websocket":
-                    reason = SESSION_LIMIT_REASON if deadline.expired() else IDLE_LIMIT_REASON
-                    return await _end_session(conn, which, status, response, close_code, reason)
-                return _expired(conn, which, status, response)
+        def wrap(inner: AsyncHandler) -> AsyncHandler:
+            async def bounded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+                deadline = asyncio.timeout(seconds)
+                idle_deadline = asyncio.timeout(None)
+                if idle is not None and conn.scope["type"] == "websocket":
+                    idle_deadline = asyncio.timeout(idle)
+                    _rearm_on_receive(conn, idle_deadline, idle)
+                try:
+                    async with deadline, idle_deadline:
+                        result = await inner(conn, *args, **kwargs)
+                        if conn.scope["type"] == "http" and _streams(result):
+                            if idle is not None and conn.method != "HEAD":
+                                _bound_stream_idle(result, idle)
+                            # A returned stream is sent after the handler returns; sending it here
+                            # keeps it inside the bound.
+                            await conn.respond(result)
+                            return None
+                        return result
+                except _StreamIdle:
+                    quiet = f"the response produced nothing for {idle:g} s"
+                    raise HTTPError(status, quiet) from None
+                except TimeoutError:
+                    which = seconds if deadline.expired() else idle
+                    if not (deadline.expired() or idle_deadline.expired()) or which is None:
+                        raise  # the handler's own TimeoutError (its own deadline), not this one
+                    if conn.scope["type"] == "websocket":
+                        reason = SESSION_LIMIT_REASON if deadline.expired() else IDLE_LIMIT_REASON
+                        return await _end_session(conn, which, status, response, close_code, reason)
+                    return _expired(conn, which, status, response)
 
-        return bounded  # type: ignore[return-value]
+            return bounded
+
+        return connection_decorator(handler, wrap)  # type: ignore[no-any-return]
 
     return decorator
 

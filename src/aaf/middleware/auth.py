@@ -20,7 +20,6 @@ without a valid token is closed with 1008 before it is accepted; the app never s
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
 
 from .. import _json
+from .._callables import connection_decorator
 from ..datastructures import AuthUser
 from ..errors import HTTPError
 from ._common import refuse_websocket, send_text
@@ -355,21 +355,23 @@ def requires(*scopes: str) -> Callable[[H], H]:
             headers = None if other_scheme else {"www-authenticate": challenge}
             raise HTTPError(403, "insufficient scope", headers)
 
-    def decorator(handler: H) -> H:
-        if inspect.iscoroutinefunction(handler):
+    def wrap(inner: Callable[..., Any]) -> Any:
+        if inspect.iscoroutinefunction(inner):
 
-            @functools.wraps(handler)
             async def guarded(conn: Connection, *args: Any, **kwargs: Any) -> Any:
                 check(conn)
-                return await handler(conn, *args, **kwargs)
+                return await inner(conn, *args, **kwargs)
 
-            return guarded  # type: ignore[return-value]
+            return guarded
 
-        @functools.wraps(handler)
+        # A plain def called directly (routing applies wrap to the adapted, async handler).
         def guarded_sync(conn: Connection, *args: Any, **kwargs: Any) -> Any:
             check(conn)
-            return handler(conn, *args, **kwargs)
+            return inner(conn, *args, **kwargs)
 
-        return guarded_sync  # type: ignore[return-value]
+        return guarded_sync
+
+    def decorator(handler: H) -> H:
+        return connection_decorator(handler, wrap)  # type: ignore[no-any-return]
 
     return decorator

@@ -31,14 +31,13 @@ Backend failures (Redis down or slower than its ``timeout``): ``on_backend_error
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .._callables import is_async_callable
+from .._callables import AsyncHandler, connection_decorator, is_async_callable
 from ..errors import HTTPError
 from ..ratelimit_backends import (
     Decision,
@@ -387,23 +386,28 @@ def rate_limit(
         limiter = _Limiter(
             limit, key, backend, name or handler.__name__, namespace, on_backend_error
         )
-        run = handler if is_async_callable(handler) else _in_thread(handler)
 
-        @functools.wraps(handler)
-        async def limited(conn: Connection, *args: Any, **kwargs: Any) -> Any:
-            try:
-                decision = await limiter.check(conn.scope)
-            except RateLimitBackendError:
-                raise HTTPError(503, "rate limiting is unavailable", {"retry-after": "1"}) from None
-            if decision is not None:
-                if not decision.allowed:
-                    raise HTTPError(429, "rate limit exceeded", _text(limiter.headers(decision)))
-                if headers and conn.scope["type"] == "http":
-                    for header, value in limiter.headers(decision):
-                        conn.put_resp_header(header.decode(), value.decode())
-            return await run(conn, *args, **kwargs)
+        def wrap(inner: AsyncHandler) -> AsyncHandler:
+            run = inner if is_async_callable(inner) else _in_thread(inner)
 
-        return limited  # type: ignore[return-value]
+            async def limited(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    decision = await limiter.check(conn.scope)
+                except RateLimitBackendError:
+                    unavailable = {"retry-after": "1"}
+                    raise HTTPError(503, "rate limiting is unavailable", unavailable) from None
+                if decision is not None:
+                    if not decision.allowed:
+                        refusal = _text(limiter.headers(decision))
+                        raise HTTPError(429, "rate limit exceeded", refusal)
+                    if headers and conn.scope["type"] == "http":
+                        for header, value in limiter.headers(decision):
+                            conn.put_resp_header(header.decode(), value.decode())
+                return await run(conn, *args, **kwargs)
+
+            return limited
+
+        return connection_decorator(handler, wrap)  # type: ignore[no-any-return]
 
     return decorator
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from .._callables import is_async_callable
+from .._callables import connection_decorator, is_async_callable
 from .._http import is_token
 from ._decorators import RouteDecorators
 from ._handlers import adapt_handler
@@ -61,6 +61,7 @@ __all__ = [
     "Router",
     "StrConverter",
     "UUIDConverter",
+    "connection_decorator",
     "did_you_mean",
     "parse_rule",
 ]

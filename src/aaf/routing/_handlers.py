@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._callables import is_async_callable
+from .._callables import is_async_callable, peel_connection_decorators
 from ..connection import Connection
 from ..response import BaseResponse
 from ._rules import Handler, Param, Part, RouteError, describe, did_you_mean
@@ -36,8 +36,16 @@ def adapt_handler(
     doc: RouteDoc = NO_DOC,
 ) -> tuple[Handler, HandlerSpec | None]:
     """Check ``handler`` against ``rule``; return it as ``async (conn, **params)``, and its
-    spec when it is typed (``Body[...]``, ``Query[...]`` ... arguments)."""
-    adapted, spec = _adapt(handler, parts, rule, websocket)
+    spec when it is typed (``Body[...]``, ``Query[...]`` ... arguments).
+
+    Decorators made with ``connection_decorator`` (``timeout``, ``requires``, ``rate_limit``)
+    are peeled off first and applied to the adapted handler, so they get the connection
+    whatever the user's function takes.
+    """
+    inner, wraps = peel_connection_decorators(handler)
+    adapted, spec = _adapt(inner, parts, rule, websocket)
+    for wrap in reversed(wraps):
+        adapted = wrap(adapted)
     if doc.status_code is not None:
         return _with_status(adapted, doc.status_code), spec
     return adapted, spec
