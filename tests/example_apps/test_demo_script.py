@@ -34,7 +34,7 @@ def test_scripts_demo_serves_the_demo_and_prints_its_url(tmp_path: Path) -> None
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "CHAT_JWT_SECRET", "PYTHONPATH")
+        if key not in ("REDIS_URL", "CHAT_JWT_SECRET", "PYTHONPATH", "DEMO_DEBUG")
     }
     env.update(
         HOST="127.0.0.1",
@@ -59,6 +59,10 @@ def test_scripts_demo_serves_the_demo_and_prints_its_url(tmp_path: Path) -> None
             created = client.post("/tasks", json={"title": "from the demo test"})
             assert created.status_code == 201
             assert client.get("/tasks").json()["items"] == [created.json()]
+            # On loopback the script is a development server: the inspector is on, and the
+            # API documents are served.
+            assert client.get("/_aaf/").status_code == 200
+            assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
     finally:
         stop(process)
         assert process.stdout is not None
