@@ -113,3 +113,12 @@ async def call(
 @pytest.fixture
 def recorder() -> ASGIRecorder:
     return ASGIRecorder()
+
+
+@pytest.fixture
+async def browser() -> Any:
+    """Headless Chromium (tests/support/browser.py), closed after the test."""
+    from .support.browser import launched_browser
+
+    async with launched_browser() as launched:
+        yield launched

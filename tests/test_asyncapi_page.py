@@ -3,22 +3,16 @@ operations and messages, and loads nothing from the network."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.example_apps.test_browser import CHROMIUM_ARGS, TIMEOUT_MS, chromium
-from tests.support.servers import IN_CI, serve
+from tests.support.browser import TIMEOUT_MS, require_playwright
+from tests.support.servers import serve
 
-try:
-    from playwright.async_api import Browser, Request, async_playwright, expect
-except ImportError:  # the 'browser' extra
-    if IN_CI:
-        raise
-    pytest.skip(
-        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
-        allow_module_level=True,
-    )
+require_playwright()
+
+from playwright.async_api import Browser, Request, expect  # noqa: E402 - after the check
 
 pytestmark = pytest.mark.integration
 
@@ -27,19 +21,6 @@ pytestmark = pytest.mark.integration
 def base_url() -> Iterator[str]:
     with serve("tests.support.typed_ws_app:app") as url:
         yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_the_page_shows_the_document_offline(browser: Browser, base_url: str) -> None:

@@ -4,8 +4,7 @@ the operations, and "Try it out" -> "Execute" must reach the app and show its an
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,41 +12,17 @@ import pytest
 
 from aaf._docs_ui_assets import package_dir
 
+from .support.browser import require_playwright
 from .support.servers import IN_CI, serve
 
-try:
-    from playwright.async_api import Browser, Page, Route, async_playwright, expect
-except ImportError:  # the 'browser' extra
-    if IN_CI:
-        raise
-    pytest.skip(
-        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
-        allow_module_level=True,
-    )
+require_playwright()
+
+from playwright.async_api import Browser, Page, Route, expect  # noqa: E402 - after the check
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
+UI_TIMEOUT_MS = 15_000  # Swagger UI is a large bundle to parse on a loaded machine
 OPERATION_IDS = ("create_task", "list_tasks", "get_task", "update_task", "delete_task", "echo")
-
-
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        message = "chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install it (.ci/run)")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +34,6 @@ def app_url() -> Iterator[str]:
         pytest.skip(message)
     with serve("tests.support.openapi_app:app") as url:
         yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 class OfflineTab:
@@ -94,7 +56,7 @@ class OfflineTab:
 
 async def open_offline(browser: Browser, url: str) -> OfflineTab:
     context = await browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_timeout(UI_TIMEOUT_MS)
     tab = OfflineTab(await context.new_page())
     await context.route("**/*", tab.only_loopback)
     await tab.page.goto(url)
@@ -106,10 +68,10 @@ async def test_swagger_ui_lists_the_operations_with_no_network(
 ) -> None:
     tab = await open_offline(browser, app_url + "/docs")
     page = tab.page
-    await expect(page.locator(".info .title")).to_contain_text("Typed tasks", timeout=TIMEOUT_MS)
+    await expect(page.locator(".info .title")).to_contain_text("Typed tasks", timeout=UI_TIMEOUT_MS)
     for operation_id in OPERATION_IDS:
         block = page.locator(f'[id^="operations-"][id$="-{operation_id}"]').first
-        await expect(block).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(block).to_be_visible(timeout=UI_TIMEOUT_MS)
     await expect(page.locator("#operations-tasks-create_task")).to_contain_text("Create a task.")
     assert tab.refused == []  # nothing was even asked of the network
     assert tab.errors == []

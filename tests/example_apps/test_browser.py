@@ -1,63 +1,37 @@
 """The demo page end to end in headless Chromium (Debian's ``chromium``, driven by Playwright).
 
-Playwright only drives the system browser here: ``playwright install`` is never needed. The
-demo runs under a real uvicorn on a SQLite file, with the in-memory broadcast.
+Playwright only drives the system browser here (tests/support/browser.py; the ``browser``
+fixture is in tests/conftest.py). The demo runs under a real uvicorn on a SQLite file, with the
+in-memory broadcast.
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ..support.servers import IN_CI, REPO, serve
+from ..support.browser import TIMEOUT_MS, require_playwright
+from ..support.servers import REPO, serve
 
-try:
-    from playwright.async_api import (
-        Browser,
-        ConsoleMessage,
-        Error,
-        Page,
-        async_playwright,
-        expect,
-    )
-except ImportError:  # the 'browser' extra
-    if IN_CI:
-        raise
-    pytest.skip(
-        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
-        allow_module_level=True,
-    )
+require_playwright()
+
+from playwright.async_api import (  # noqa: E402 - after the check that skips without it
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    expect,
+)
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
 WIDTHS = (375, 1280)  # a phone and a desktop
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        message = "chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install it (.ci/run)")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +62,6 @@ async def screenshot(tab: Tab, request: pytest.FixtureRequest, width: int) -> No
     name = request.node.name.partition("[")[0]  # the test's name, without its parameters
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await tab.page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 # The page asks for these to decide whether to show their links: a 404 there is expected (and

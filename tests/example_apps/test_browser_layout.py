@@ -12,24 +12,18 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from ..support.servers import IN_CI, serve
+from ..support.browser import require_playwright
+from ..support.servers import serve
 from . import test_browser as shared
 from .test_browser import PROBED_PATHS, Tab, open_tab, screenshot
 
-try:
-    from playwright.async_api import Browser, Page, Route, expect
-except ImportError:  # the 'browser' extra
-    if IN_CI:
-        raise
-    pytest.skip(
-        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
-        allow_module_level=True,
-    )
+require_playwright()
+
+from playwright.async_api import Browser, Page, Route, expect  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 # The shared fixtures, by name (pytest looks fixtures up among a module's attributes).
-browser = shared.browser
 demo_url = shared.demo_url
 fresh_demo_url = shared.fresh_demo_url
 width = shared.width

@@ -16,26 +16,20 @@ import httpx
 import pytest
 from examples.chat import ChatTokens
 
+from ..support.browser import require_playwright
 from ..support.redis import redis_process
-from ..support.servers import IN_CI, free_port, repo_env, run_process, serve, server_command
+from ..support.servers import free_port, repo_env, run_process, serve, server_command
 from . import test_browser as shared
 from .test_browser import Tab, open_tab, screenshot
 
 # The shared fixtures, by name (pytest looks fixtures up among a module's attributes).
-browser = shared.browser
 demo_url = shared.demo_url
 fresh_demo_url = shared.fresh_demo_url
 width = shared.width
 
-try:
-    from playwright.async_api import Browser, Route, WebSocketRoute, expect
-except ImportError:  # the 'browser' extra
-    if IN_CI:
-        raise
-    pytest.skip(
-        "playwright is not installed (pip install playwright: aaf's 'browser' extra)",
-        allow_module_level=True,
-    )
+require_playwright()
+
+from playwright.async_api import Browser, Route, WebSocketRoute, expect  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
