@@ -48,6 +48,36 @@ CASES = [
 ]
 
 
+def request_scope_factory(
+    headers: list[tuple[bytes, bytes]], **changes: Any
+) -> Callable[[], dict[str, Any]]:
+    """Fresh HTTP scopes as a server builds them (``changes`` sets method, path, query...)."""
+    template = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": headers,
+        "state": {},
+        **changes,
+    }
+
+    def factory() -> dict[str, Any]:
+        # A server builds a fresh scope (and header list) for every request.
+        scope = dict(template)
+        scope["headers"] = list(headers)
+        return scope
+
+    return factory
+
+
 def make_scope_factory(case: Case) -> Callable[[], dict[str, Any]]:
     headers = [
         (b"host", b"127.0.0.1:8000"),
@@ -60,29 +90,9 @@ def make_scope_factory(case: Case) -> Callable[[], dict[str, Any]]:
         headers.append((b"content-length", str(len(case.body)).encode()))
     if case.content_type:
         headers.append((b"content-type", case.content_type))
-    template = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": case.method,
-        "root_path": "",
-        "path": case.path,
-        "raw_path": case.path.encode(),
-        "query_string": b"",
-        "headers": headers,
-        "state": {},
-    }
-
-    def factory() -> dict[str, Any]:
-        # A server builds a fresh scope (and header list) for every request.
-        scope = dict(template)
-        scope["headers"] = list(headers)
-        return scope
-
-    return factory
+    return request_scope_factory(
+        headers, method=case.method, path=case.path, raw_path=case.path.encode()
+    )
 
 
 class Sink:

@@ -38,7 +38,7 @@ from aaf.middleware.proxy import ProxyHeadersMiddleware
 from aaf.middleware.ratelimit import RateLimitMiddleware
 from aaf.middleware.requestid import RequestIdMiddleware
 from aaf.middleware.sessions import SessionMiddleware
-from bench.inprocess import time_requests
+from bench.inprocess import request_scope_factory, time_requests
 
 SECRET = "bench-secret-key-" + "x" * 32
 BASE_HEADERS = [
@@ -247,30 +247,9 @@ def tracing_setups(hello: bytes) -> list[Setup]:
 def scope_factory(
     extra_headers: list[tuple[bytes, bytes]], changes: dict[str, Any]
 ) -> Callable[[], dict[str, Any]]:
-    headers = BASE_HEADERS + extra_headers
-    template = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": "GET",
-        "root_path": "",
-        "path": "/hello",
-        "raw_path": b"/hello",
-        "query_string": b"",
-        "headers": headers,
-        "state": {},
-        **changes,
-    }
-
-    def factory() -> dict[str, Any]:
-        scope = dict(template)
-        scope["headers"] = list(headers)  # servers build a fresh list per request
-        return scope
-
-    return factory
+    return request_scope_factory(
+        BASE_HEADERS + extra_headers, **{"path": "/hello", "raw_path": b"/hello", **changes}
+    )
 
 
 async def check(app: Any, factory: Callable[[], dict[str, Any]], name: str) -> None:

@@ -27,7 +27,7 @@ import msgspec
 from aaf import Body, Query, aaf
 from aaf.lifespan import LifespanClient
 from aaf.openapi import openapi_document
-from bench.inprocess import Sink, time_requests
+from bench.inprocess import Sink, request_scope_factory, time_requests
 from bench.typed_apps import BUILDERS
 
 BASELINE = "aaf by hand"
@@ -64,28 +64,9 @@ def scope_factory(case: Case) -> Callable[[], dict[str, Any]]:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(case.body)).encode()),
     ]
-    template = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": "PUT",
-        "root_path": "",
-        "path": "/items/7",
-        "raw_path": b"/items/7",
-        "query_string": case.query,
-        "headers": headers,
-        "state": {},
-    }
-
-    def factory() -> dict[str, Any]:
-        scope = dict(template)
-        scope["headers"] = list(headers)
-        return scope
-
-    return factory
+    return request_scope_factory(
+        headers, method="PUT", path="/items/7", raw_path=b"/items/7", query_string=case.query
+    )
 
 
 async def check(app: Any, case: Case, framework: str) -> None:

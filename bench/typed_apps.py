@@ -4,8 +4,8 @@
 answering a typed object that echoes them. Each builder returns an ASGI app; frameworks that
 are not installed are skipped by the runner.
 
-No ``from __future__ import annotations`` here: the models are local to each builder, and the
-frameworks resolve annotations when the route is registered.
+No ``from __future__ import annotations`` here: the frameworks resolve the annotations of
+handlers defined inside the builders when the route is registered.
 """
 
 from typing import Any
@@ -13,22 +13,47 @@ from typing import Any
 import msgspec
 
 
+# The msgspec models (aaf, typed and by hand, and Litestar).
+class Item(msgspec.Struct):
+    name: str
+    price: float
+    count: int
+    tags: list[str]
+    active: bool
+
+
+class Answer(msgspec.Struct):
+    id: int
+    limit: int
+    verbose: bool
+    item: Item
+
+
+try:
+    from pydantic import BaseModel
+except ImportError:  # then FastAPI and BlackSheep are missing too, and their builders skipped
+    BaseModel = object  # type: ignore[misc,assignment]
+
+
+# The same two models in Pydantic (FastAPI, and BlackSheep's validated binding).
+class PydanticItem(BaseModel):
+    name: str
+    price: float
+    count: int
+    tags: list[str]
+    active: bool
+
+
+class PydanticAnswer(BaseModel):
+    id: int
+    limit: int
+    verbose: bool
+    item: PydanticItem
+
+
 # ---------------------------------------------------------------- aaf, typed
 def aaf_typed() -> Any:
     from aaf import Body, Query, aaf
-
-    class Item(msgspec.Struct):
-        name: str
-        price: float
-        count: int
-        tags: list[str]
-        active: bool
-
-    class Answer(msgspec.Struct):
-        id: int
-        limit: int
-        verbose: bool
-        item: Item
 
     app = aaf()
 
@@ -44,19 +69,6 @@ def aaf_typed() -> Any:
 # ------------------------------------------------- aaf, validated by hand
 def aaf_by_hand() -> Any:
     from aaf import Connection, HTTPError, aaf
-
-    class Item(msgspec.Struct):
-        name: str
-        price: float
-        count: int
-        tags: list[str]
-        active: bool
-
-    class Answer(msgspec.Struct):
-        id: int
-        limit: int
-        verbose: bool
-        item: Item
 
     decoder = msgspec.json.Decoder(Item)
     app = aaf()
@@ -85,26 +97,14 @@ def aaf_by_hand() -> Any:
 # ---------------------------------------------------------------- FastAPI
 def fastapi() -> Any:
     from fastapi import FastAPI
-    from pydantic import BaseModel
-
-    class Item(BaseModel):
-        name: str
-        price: float
-        count: int
-        tags: list[str]
-        active: bool
-
-    class Answer(BaseModel):
-        id: int
-        limit: int
-        verbose: bool
-        item: Item
 
     app = FastAPI()
 
     @app.put("/items/{item_id}")
-    async def update(item_id: int, item: Item, limit: int = 10, verbose: bool = False) -> Answer:
-        return Answer(id=item_id, limit=limit, verbose=verbose, item=item)
+    async def update(
+        item_id: int, item: PydanticItem, limit: int = 10, verbose: bool = False
+    ) -> PydanticAnswer:
+        return PydanticAnswer(id=item_id, limit=limit, verbose=verbose, item=item)
 
     return app
 
@@ -112,19 +112,6 @@ def fastapi() -> Any:
 # ---------------------------------------------------------------- Litestar
 def litestar() -> Any:
     from litestar import Litestar, put
-
-    class Item(msgspec.Struct):
-        name: str
-        price: float
-        count: int
-        tags: list[str]
-        active: bool
-
-    class Answer(msgspec.Struct):
-        id: int
-        limit: int
-        verbose: bool
-        item: Item
 
     @put("/items/{item_id:int}", status_code=200)
     async def update(item_id: int, data: Item, limit: int = 10, verbose: bool = False) -> Answer:
@@ -136,33 +123,19 @@ def litestar() -> Any:
 # ---------------------------------------------------------------- BlackSheep
 def blacksheep() -> Any:
     from blacksheep import Application, FromJSON, FromQuery
-    from pydantic import BaseModel
 
     # BlackSheep validates bodies through pydantic models (its dataclass binding does not
     # check field types), so this is its idiomatic typed form.
-    class Item(BaseModel):
-        name: str
-        price: float
-        count: int
-        tags: list[str]
-        active: bool
-
-    class Answer(BaseModel):
-        id: int
-        limit: int
-        verbose: bool
-        item: Item
-
     app = Application()
 
     @app.router.put("/items/{int:item_id}")
     async def update(
         item_id: int,
-        data: FromJSON[Item],
+        data: FromJSON[PydanticItem],
         limit: FromQuery[int] = FromQuery(10),  # noqa: B008 - BlackSheep's own idiom
         verbose: FromQuery[bool] = FromQuery(False),  # noqa: B008
-    ) -> Answer:
-        return Answer(id=item_id, limit=limit.value, verbose=verbose.value, item=data.value)
+    ) -> PydanticAnswer:
+        return PydanticAnswer(id=item_id, limit=limit.value, verbose=verbose.value, item=data.value)
 
     return app
 
