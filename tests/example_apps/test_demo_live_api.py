@@ -15,17 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-from openapi_spec_validator import validate
 
+from .. import test_openapi_live as live
 from ..support.servers import serve
 from ..test_openapi_live import check_answer, exchange_many, operations
 
 pytestmark = pytest.mark.integration
 
-# Each request's deadline, in seconds (hypothesis' own deadline is off: the server's pace is
-# not the property under test).
-REQUEST_TIMEOUT = 10.0
 EVENT_STREAM = "text/event-stream"
+
+# The live checker's client and validated document, here for this module's base_url (pytest
+# resolves a fixture's dependencies from the module that requests it).
+client = live.client
+document = live.document
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +36,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "", "CHAT_JWT_SECRET": ""}
     with serve("examples.demo.app:app", env=env) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def document(client: httpx.Client) -> dict[str, Any]:
-    answer = client.get("/openapi.json")
-    assert answer.status_code == 200
-    served: dict[str, Any] = answer.json()
-    validate(served)
-    return served
 
 
 def is_stream(operation: dict[str, Any]) -> bool:
