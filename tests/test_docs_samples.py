@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import contextlib
 import inspect
+import logging
 import re
 import shlex
 import textwrap
@@ -203,7 +205,24 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     "page", pages_with_python(), ids=lambda page: page.relative_to(REPO).as_posix()
 )
 def test_every_python_sample_of_the_page_runs(page: Path) -> None:
-    assert run_page(page) > 0 or all(s.is_fragment for s in python_samples(page))
+    with logging_left_as_it_was():
+        assert run_page(page) > 0 or all(s.is_fragment for s in python_samples(page))
+
+
+@contextlib.contextmanager
+def logging_left_as_it_was() -> Iterator[None]:
+    """A page may configure logging (docs/deployment.md does, for the ``aaf`` logger); the
+    rest of the suite must see the loggers as they were (caplog relies on propagation)."""
+    loggers = [logging.getLogger(name) for name in ("", *logging.root.manager.loggerDict)]
+    saved = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
+    try:
+        yield
+    finally:
+        for lg, level, handlers, propagate, disabled in saved:
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+            lg.disabled = disabled
 
 
 def test_fragments_compile_and_stay_rare() -> None:
