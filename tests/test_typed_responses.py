@@ -230,3 +230,23 @@ def test_typed_websocket_parameters_and_a_denied_handshake() -> None:
     assert denied.value.headers["content-type"] == "application/problem+json"
     names = {e["name"] for e in denied.value.json()["errors"]}
     assert names == {"name", "limit"}
+
+
+def test_a_problem_for_a_status_is_titled_as_aaf_titles_its_own() -> None:
+    error = FieldError("body", "too short", pointer="/title")
+    problem = Problem.for_status(422, "too short", [error])
+    assert (problem.status, problem.title, problem.detail) == (
+        422,
+        "Unprocessable Entity",
+        "too short",
+    )
+    assert problem.errors == [error]
+    bare = Problem.for_status(404)
+    assert bare.detail is msgspec.UNSET
+    assert bare.errors == []
+    assert msgspec.json.decode(msgspec.json.encode(bare)) == {
+        "status": 404,
+        "title": "Not Found",
+        "type": "about:blank",
+        "errors": [],
+    }

@@ -83,14 +83,13 @@ def _found(task: Task | None) -> Task:
 
 
 def _clean(title: str) -> str:
-    """What a type cannot say (invisible edges, NUL): a 422 pointing at the body's title, titled
-    as the runtime titles its own 422 problems (one title per status, RFC 9457 3.1.4)."""
+    """What a type cannot say (invisible edges, NUL): a 422 pointing at the body's title, as
+    the runtime's own 422 problems are made."""
     try:
         return clean_title(title)
     except TitleError as exc:
         error = FieldError("body", str(exc), pointer="/title")
-        problem = Problem(422, "Unprocessable Entity", detail=str(exc), errors=[error])
-        raise ProblemError(problem) from None
+        raise ProblemError(Problem.for_status(422, str(exc), [error])) from None
 
 
 def tasks_router(repo: TaskRepository, on_change: ChangeHook | None = None) -> Router:

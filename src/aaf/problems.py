@@ -56,6 +56,19 @@ class Problem(msgspec.Struct):
     instance: str | msgspec.UnsetType = msgspec.UNSET
     errors: list[FieldError] = msgspec.field(default_factory=list)
 
+    @classmethod
+    def for_status(
+        cls, status: int, detail: str | None = None, errors: list[FieldError] | None = None
+    ) -> Problem:
+        """A problem titled with the status's phrase, as aaf titles its own (one title per
+        status, RFC 9457 section 3.1.4): ``Problem.for_status(422, "title is empty")``."""
+        return cls(
+            status,
+            phrase(status),
+            detail=msgspec.UNSET if detail is None else detail,
+            errors=errors if errors is not None else [],
+        )
+
 
 class ProblemError(HTTPError):
     """An ``HTTPError`` answered with its :class:`Problem` as ``application/problem+json``,
@@ -77,7 +90,7 @@ def problem_for(exc: HTTPError) -> Problem:
     title = phrase(exc.status_code)
     detail = exc.detail
     if detail == title:
-        return Problem(exc.status_code, title)
+        return Problem.for_status(exc.status_code)
     if not isinstance(detail, str):
         try:
             detail = _json.encode(detail).decode()
@@ -97,7 +110,7 @@ def render_error(exc: HTTPError, problem_details: bool) -> tuple[bytes, bytes]:
 def internal_error_body(problem_details: bool) -> tuple[bytes, bytes]:
     """``(content type, body)`` of the 500 for an unhandled exception (no details leak)."""
     if problem_details:
-        return _PROBLEM_TYPE, _json.encode(Problem(500, phrase(500)))
+        return _PROBLEM_TYPE, _json.encode(Problem.for_status(500))
     return _TEXT_TYPE, b"Internal Server Error"
 
 

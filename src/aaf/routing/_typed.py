@@ -23,7 +23,6 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from .._http import phrase
 from .._request_body import is_json_media_type
 from ..connection import Connection
 from ..problems import FieldError, Problem, ProblemError
@@ -213,9 +212,7 @@ class _Params:
             if len(errors) == 1
             else f"{len(errors)} request parameters are"
         )
-        return ProblemError(
-            Problem(status, phrase(status), detail=f"{count} invalid", errors=errors)
-        )
+        return ProblemError(Problem.for_status(status, f"{count} invalid", errors))
 
 
 def _of(fields: tuple[FieldSpec, ...], source: str) -> list[FieldSpec]:
@@ -294,7 +291,7 @@ class _Body:
 
 def _body_problem(status: int, detail: str, pointer: str | None = None) -> ProblemError:
     error = FieldError("body", detail, pointer=pointer)
-    return ProblemError(Problem(status, phrase(status), detail=detail, errors=[error]))
+    return ProblemError(Problem.for_status(status, detail, [error]))
 
 
 _MISSING_FIELD = "Object missing required field `"
