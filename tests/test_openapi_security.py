@@ -36,7 +36,7 @@ class Report(msgspec.Struct):
     title: str
 
 
-def api_key_auth(**options: Any) -> Middleware:
+def api_key_auth(**options: Any) -> Middleware[Any]:
     return Middleware(APIKeyMiddleware, keys=KEYS, scopes=SCOPES, header="X-Key", **options)
 
 

@@ -348,7 +348,6 @@ class OperationBuilder:
 _WIRE_SOURCES = ("query", "header", "cookie")
 
 
-
 def _error_schema() -> dict[str, Any]:
     """The default body of an ``HTTPError`` answer (``HTTPError.json_body``); a fresh dict
     each time, so a caller editing its document changes nothing else."""
