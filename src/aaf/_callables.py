@@ -12,7 +12,9 @@ __all__ = [
     "CONNECTION_WRAPPER",
     "connection_decorator",
     "is_async_callable",
+    "mark_required_scopes",
     "peel_connection_decorators",
+    "required_scopes",
 ]
 
 
@@ -61,3 +63,32 @@ def peel_connection_decorators(
             return handler, wraps
         wraps.append(wrap)
         handler = inner
+
+
+#: Set by ``requires()`` on the function it returns: the scopes it demands (a frozenset).
+REQUIRED_SCOPES = "__aaf_required_scopes__"
+
+
+def mark_required_scopes(guarded: Callable[..., Any], scopes: frozenset[str]) -> None:
+    """Record on ``guarded`` that it lets only users holding ``scopes`` through (for the API
+    documents; the check itself is in the function)."""
+    setattr(guarded, REQUIRED_SCOPES, scopes)
+
+
+def required_scopes(handler: Callable[..., Any]) -> frozenset[str] | None:
+    """Every scope the ``requires()`` decorators on ``handler`` demand together (each one must
+    pass), or None when no layer is guarded.
+
+    The whole ``__wrapped__`` chain is read, not only the connection decorators: a ``requires``
+    under an ordinary ``functools.wraps`` decorator still runs. Registration time only.
+    """
+    found: frozenset[str] | None = None
+    layer: object = handler
+    seen: set[int] = set()
+    while layer is not None and id(layer) not in seen:
+        seen.add(id(layer))
+        scopes = getattr(layer, REQUIRED_SCOPES, None)
+        if isinstance(scopes, frozenset):
+            found = scopes if found is None else found | scopes
+        layer = getattr(layer, "__wrapped__", None)
+    return found

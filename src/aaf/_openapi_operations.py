@@ -103,11 +103,20 @@ class OperationBuilder:
     """Builds the operations of one document; ``operationId`` values are kept unique."""
 
     def __init__(
-        self, slots: SchemaSlots, *, parameter_error_status: int = 400, authenticated: bool = False
+        self,
+        slots: SchemaSlots,
+        *,
+        parameter_error_status: int = 400,
+        scheme_names: tuple[str, ...] = (),
+        problem_details: bool = False,
     ) -> None:
         self.slots = slots
         self.parameter_error_status = parameter_error_status
-        self.authenticated = authenticated
+        #: The app's security schemes: a requires() route lists each with its scopes. With
+        #: any, every operation may get a 401 (the middleware refuse wrong credentials).
+        self.scheme_names = scheme_names
+        #: How the app renders an HTTPError (requires() raises one): problem or {"error": ...}.
+        self.problem_details = problem_details
         self._operation_ids: set[str] = set()
 
     def operations(self, route: Route) -> dict[str, dict[str, Any]]:
@@ -146,6 +155,11 @@ class OperationBuilder:
                 },
             }
         operation["responses"] = self._responses(route)
+        scopes = route.doc.required_scopes
+        if scopes is not None and self.scheme_names:
+            # Any one scheme, each with the scopes (OpenAPI 3.1 allows them as roles for every
+            # scheme type); no {} alternative: requires() refuses anonymous requests.
+            operation["security"] = [{name: sorted(scopes)} for name in self.scheme_names]
         if route.doc.deprecated:
             operation["deprecated"] = True
         return operation
@@ -207,7 +221,9 @@ class OperationBuilder:
         if spec is not None:
             for status in self._problem_statuses(spec):
                 responses[str(status)] = self._problem_response(status)
-        if self.authenticated:
+        if route.doc.required_scopes is not None:
+            responses.update(self._guard_responses())
+        elif self.scheme_names:
             responses["401"] = {"description": "Missing or invalid credentials"}
         for status, declared in sorted(route.doc.responses.items()):
             responses[str(status)] = self._declared(status, declared)
@@ -282,6 +298,38 @@ class OperationBuilder:
             "content": {PROBLEM_JSON: {"schema": self.slots.slot(Problem)}},
         }
 
+    def _guard_responses(self) -> dict[str, Any]:
+        """The 401 and 403 of a ``requires()`` route, in the shape the app renders errors."""
+        guard = self._error_content()
+        unauthorized = guard
+        if self.scheme_names:
+            # The middleware's own 401 (wrong credentials) is always {"error": ...} JSON.
+            unauthorized = {**guard, **self._error_content(default_shape=True)}
+        challenge = {
+            "WWW-Authenticate": {
+                "description": "The scheme to authenticate with",
+                "schema": {"type": "string"},
+            }
+        }
+        return {
+            "401": {
+                "description": "Authentication required (no or invalid credentials)",
+                "headers": challenge,
+                "content": unauthorized,
+            },
+            "403": {
+                "description": "The user lacks a required scope",
+                "content": guard,
+            },
+        }
+
+    def _error_content(self, *, default_shape: bool = False) -> dict[str, Any]:
+        """The Media Type map of an ``HTTPError`` answer: a problem when the app renders
+        problem details, else its default ``{"error": detail}`` body."""
+        if self.problem_details and not default_shape:
+            return {PROBLEM_JSON: {"schema": self.slots.slot(Problem)}}
+        return {"application/json": {"schema": _error_schema()}}
+
     def _declared(self, status: int, declared: Any) -> dict[str, Any]:
         """One entry of the decorator's ``responses=``: a type, None (no body), a description
         or a whole Response Object (a dict, used as it is)."""
@@ -298,3 +346,13 @@ class OperationBuilder:
 
 
 _WIRE_SOURCES = ("query", "header", "cookie")
+
+
+def _error_schema() -> dict[str, Any]:
+    """The default body of an ``HTTPError`` answer (``HTTPError.json_body``); a fresh dict
+    each time, so a caller editing its document changes nothing else."""
+    return {
+        "type": "object",
+        "properties": {"error": {"type": "string"}},
+        "required": ["error"],
+    }

@@ -68,8 +68,8 @@ def openapi_document(
     builder = OperationBuilder(
         slots,
         parameter_error_status=int(getattr(app, "parameter_error_status", 400)),
-        # The auth middleware answer 401 to wrong credentials before any route runs.
-        authenticated=bool(schemes),
+        scheme_names=tuple(schemes),
+        problem_details=getattr(app, "problem_details", False) is True,
     )
     paths: dict[str, dict[str, Any]] = {}
     for route in _documented_routes(routers):

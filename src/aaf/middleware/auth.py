@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
 
 from .. import _json
-from .._callables import connection_decorator
+from .._callables import connection_decorator, mark_required_scopes
 from ..datastructures import AuthUser
 from ..errors import HTTPError
 from ._common import refuse_websocket, send_text
@@ -372,6 +372,9 @@ def requires(*scopes: str) -> Callable[[H], H]:
         return guarded_sync
 
     def decorator(handler: H) -> H:
-        return connection_decorator(handler, wrap)  # type: ignore[no-any-return]
+        guarded: H = connection_decorator(handler, wrap)
+        # Read at registration for the OpenAPI document (the route's security and 401/403).
+        mark_required_scopes(guarded, needed)
+        return guarded
 
     return decorator

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from .._callables import connection_decorator, is_async_callable
+from .._callables import connection_decorator, is_async_callable, required_scopes
 from .._http import is_token
 from ._decorators import RouteDecorators
 from ._handlers import adapt_handler
@@ -163,6 +163,9 @@ class Router(RouteDecorators):
         doc = route_doc(options, rule, websocket=websocket)
         if self.tags:
             doc = replace(doc, tags=_merged_tags(self.tags, doc.tags))
+        scopes = required_scopes(served)  # requires() on the handler or in self.decorators
+        if scopes is not None:
+            doc = replace(doc, required_scopes=scopes)
         adapted, spec = adapt_handler(served, parts, rule, websocket=websocket, doc=doc)
         route_name = name if name is not None else getattr(handler, "__name__", rule)
         existing = self._names.get(route_name)

@@ -85,6 +85,9 @@ class RouteDoc:
     include_in_schema: bool = True
     receives: Any = None
     sends: Any = None
+    #: The scopes the route's ``requires()`` decorators demand together; None: not guarded
+    #: (an empty set: any authenticated user).
+    required_scopes: frozenset[str] | None = None
 
 
 NO_DOC = RouteDoc()
