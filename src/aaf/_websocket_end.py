@@ -2,7 +2,9 @@
 
 The app calls :func:`end_after_error` once ``exception_handlers`` had their chance; the close
 code follows the error (1007 bad data, 1008 a client's mistake, 1013 a backend down for now,
-1011 anything else).
+1011 anything else). :func:`not_found_denial` is the refusal of a path no route matches. Both
+render their bodies with :mod:`aaf.problems`, so ``App(problem_details=True)`` answers a
+WebSocket handshake as it answers HTTP.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 
 from .connection import Connection
 from .errors import HTTPError
-from .problems import render_error
+from .problems import internal_error_body, render_error
 from .response import BaseResponse, HttpResponse
 from .websocket import (
     INTERNAL_ERROR,
@@ -22,7 +24,7 @@ from .websocket import (
     clip_reason,
 )
 
-__all__ = ["close_code_for", "end_after_error", "is_open"]
+__all__ = ["close_code_for", "end_after_error", "is_open", "not_found_denial"]
 
 logger = logging.getLogger("aaf.error")
 
@@ -47,8 +49,18 @@ async def end_after_error(conn: Connection, exc: Exception, problem_details: boo
         # A WebSocketDisconnect here came from sending to another, dead socket: this one
         # is still open and is closed like after any other error.
         logger.error("unhandled error in WebSocket %s", conn._where(), exc_info=exc)
-        denial = HttpResponse("Internal Server Error", 500)
+        kind, body = internal_error_body(problem_details)
+        denial = HttpResponse(body, 500, None, kind.decode())
         await _refuse_or_close(conn, denial, INTERNAL_ERROR, "")
+
+
+def not_found_denial(problem_details: bool) -> HttpResponse:
+    """The refusal of a WebSocket handshake whose path no route or mount matches."""
+    if problem_details:
+        kind, body = render_error(HTTPError(404), problem_details)
+        return HttpResponse(body, 404, None, kind.decode())
+    # Plain text, not render_error's {"error": ...}: the body WebSocket 404s always had.
+    return HttpResponse("Not Found", 404)
 
 
 async def _refuse_or_close(conn: Connection, denial: BaseResponse, code: int, reason: str) -> None:

@@ -20,7 +20,7 @@ from ._handlers import ExceptionHandlers
 from ._http import encode_query, is_token, start_message
 from ._http_response import FINISHED, JSON_TYPE, NOT_STARTED, client_gone
 from ._types import ASGIApp, Receive, Scope, Send
-from ._websocket_end import end_after_error, is_open
+from ._websocket_end import end_after_error, is_open, not_found_denial
 from .background import BackgroundRunner
 from .connection import Connection, RouteInfo
 from .debug import debug_response
@@ -359,7 +359,7 @@ class App(RouteDecorators):
                         return
                 if not hasattr(conn, "_ws"):
                     conn._begin_websocket(self.limits.websocket_message)
-                await conn.deny(HttpResponse("Not Found", 404))
+                await conn.deny(not_found_denial(self.problem_details))
                 return
             route, values = found
             conn.route = route

@@ -19,6 +19,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,13 @@ from .response import HttpResponse
 from .routing import Param, Route, Router
 from .routing._spec import FieldSpec
 
-__all__ = ["ASYNCAPI_VERSION", "asyncapi_document", "asyncapi_router"]
+__all__ = [
+    "ASYNCAPI_VERSION",
+    "AsyncAPIOptions",
+    "asyncapi_document",
+    "asyncapi_router",
+    "find_asyncapi_options",
+]
 
 ASYNCAPI_VERSION = "3.0.0"
 _SCHEMAS = "#/components/schemas/{name}"
@@ -281,6 +288,30 @@ def _operation(channel_id: str, action: str, names: list[str], tags: Iterable[st
 
 
 # ---------------------------------------------------------------------------- serving
+#: The attribute the served document's endpoint carries its options in (read by the CLI).
+_OPTIONS_ATTRIBUTE = "__aaf_asyncapi__"
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncAPIOptions:
+    """What an :func:`asyncapi_router` was given for the document (its Info Object, servers)."""
+
+    title: str
+    version: str
+    description: str | None = None
+    servers: Mapping[str, str | Mapping[str, Any]] | None = None
+
+
+def find_asyncapi_options(app: App | Router) -> AsyncAPIOptions | None:
+    """The options of the :func:`asyncapi_router` in ``app``, if it has one (``aaf asyncapi``
+    writes the document the app serves)."""
+    for route in _routes(app):
+        options = getattr(route.endpoint, _OPTIONS_ATTRIBUTE, None)
+        if isinstance(options, AsyncAPIOptions):
+            return options
+    return None
+
+
 def asyncapi_router(
     *,
     title: str,
@@ -323,6 +354,10 @@ def asyncapi_router(
     @router.get(path, include_in_schema=False)
     async def asyncapi_json(conn: Connection) -> HttpResponse:
         return HttpResponse(_json.encode(document_for(conn)), 200, None, "application/json")
+
+    setattr(
+        asyncapi_json, _OPTIONS_ATTRIBUTE, AsyncAPIOptions(title, version, description, servers)
+    )
 
     if page_path is not None:
         json_url = path

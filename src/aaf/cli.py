@@ -1,6 +1,7 @@
 """The ``aaf`` command: ``aaf run module:app`` (uvicorn), ``aaf routes module:app``,
-``aaf trace module:app METHOD PATH`` (one exchange in-process, every ASGI message shown) and
-``aaf openapi module:app`` (the OpenAPI document, for CI diffs and code generators)."""
+``aaf trace module:app METHOD PATH`` (one exchange in-process, every ASGI message shown),
+``aaf openapi module:app`` and ``aaf asyncapi module:app`` (the OpenAPI and AsyncAPI documents,
+for CI diffs and code generators)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ._run_config import aaf_logging_config, log_level_number, pick_ws, websocket_limit
 from ._trace_render import DEFAULT_MAX_SHOWN
@@ -96,60 +98,122 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_openapi(args: argparse.Namespace) -> int:
-    from .openapi import encode_document, find_document_options, openapi_document
-
-    target = load_target(args.target)
+def _documented_target(target_name: str) -> App | Router:
+    target = load_target(target_name)
     if not isinstance(target, App | Router):
-        raise TargetError(f"{args.target!r} is a {type(target).__name__}, not an aaf app or Router")
-    # The app's own openapi_router() settings, so the file matches what the app serves.
+        raise TargetError(f"{target_name!r} is a {type(target).__name__}, not an aaf app or Router")
+    return target
+
+
+class _ServedInfo(Protocol):
+    """What ``openapi_router()`` and ``asyncapi_router()`` say about their documents."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+def _info(args: argparse.Namespace, served: _ServedInfo | None) -> tuple[str, str]:
+    """Title and version: the command line's, else the app's own router's (so the file matches
+    what the app serves), else the defaults."""
+    title = args.title or (served.title if served else "aaf")
+    return title, args.api_version or (served.version if served else "0.1.0")
+
+
+def _openapi(target: App | Router, args: argparse.Namespace) -> dict[str, Any]:
+    from .openapi import find_document_options, openapi_document
+
     served = find_document_options(target)
-    document = openapi_document(
+    title, version = _info(args, served)
+    return openapi_document(
         target,
-        title=args.title or (served.title if served else "aaf"),
-        version=args.api_version or (served.version if served else "0.1.0"),
+        title=title,
+        version=version,
         description=served.description if served else None,
         summary=served.summary if served else None,
     )
-    text = encode_document(document, indent=2) + b"\n"
-    if args.check is not None:
+
+
+def _asyncapi(target: App | Router, args: argparse.Namespace) -> dict[str, Any]:
+    # Imported here: 'aaf run' and 'aaf routes' need neither document builder.
+    from .asyncapi import asyncapi_document, find_asyncapi_options
+
+    served = find_asyncapi_options(target)
+    title, version = _info(args, served)
+    # Only the servers the router was given: without them it names the server each request
+    # reached, which a file written here cannot know.
+    return asyncapi_document(
+        target,
+        title=title,
+        version=version,
+        description=served.description if served else None,
+        servers=served.servers if served else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _DocumentCommand:
+    """``aaf openapi`` or ``aaf asyncapi``: one way to write, print or check a document."""
+
+    command: str
+    spec: str  # "OpenAPI": for help and messages
+    spec_version: str
+    router: str  # the router whose title and version are the defaults
+    build: Callable[[App | Router, argparse.Namespace], dict[str, Any]]
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        from .openapi import encode_document
+
+        document = self.build(_documented_target(args.target), args)
+        text = encode_document(document, indent=2) + b"\n"
+        if args.check is not None:
+            return self._check(args, text)
+        if args.output in (None, "-"):
+            sys.stdout.buffer.write(text)
+            sys.stdout.flush()
+        else:
+            with open(args.output, "wb") as file:
+                file.write(text)
+        return 0
+
+    def _check(self, args: argparse.Namespace, text: bytes) -> int:
         try:
             with open(args.check, "rb") as file:
                 current = file.read()
         except FileNotFoundError:
             current = None
-        if current != text:
-            print(
-                f"aaf: {args.check} is not the app's OpenAPI document; update it with: "
-                f"aaf openapi {args.target} --output {args.check}",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    if args.output in (None, "-"):
-        sys.stdout.buffer.write(text)
-        sys.stdout.flush()
-    else:
-        with open(args.output, "wb") as file:
-            file.write(text)
-    return 0
+        if current == text:
+            return 0
+        print(
+            f"aaf: {args.check} is not the app's {self.spec} document; update it with: "
+            f"aaf {self.command} {args.target} --output {args.check}",
+            file=sys.stderr,
+        )
+        return 1
+
+    def add_parser(self, sub: Any) -> None:
+        what = f"{self.spec} {self.spec_version}"
+        cmd = sub.add_parser(
+            self.command, help=f"write the {what} document of an app (stable JSON, sorted keys)"
+        )
+        cmd.add_argument("target", help="module:attribute, e.g. myapp:app (an aaf app or Router)")
+        where = cmd.add_mutually_exclusive_group()
+        where.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+        where.add_argument(
+            "--check", metavar="FILE", help="exit 1 if FILE differs from the document (for CI)"
+        )
+        cmd.add_argument("--title", help=f"info.title (default: the app's {self.router}, or 'aaf')")
+        cmd.add_argument(
+            "--api-version", help=f"info.version (default: the app's {self.router}, or '0.1.0')"
+        )
+        cmd.set_defaults(func=self)
 
 
-def _add_openapi_parser(sub: Any) -> None:
-    cmd = sub.add_parser(
-        "openapi", help="write the OpenAPI 3.1 document of an app (stable JSON, sorted keys)"
-    )
-    cmd.add_argument("target", help="module:attribute, e.g. myapp:app (an aaf app or Router)")
-    where = cmd.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    where.add_argument(
-        "--check", metavar="FILE", help="exit 1 if FILE differs from the document (for CI)"
-    )
-    cmd.add_argument("--title", help="info.title (default: the app's openapi_router, or 'aaf')")
-    cmd.add_argument(
-        "--api-version", help="info.version (default: the app's openapi_router, or '0.1.0')"
-    )
-    cmd.set_defaults(func=_cmd_openapi)
+_DOCUMENT_COMMANDS = (
+    _DocumentCommand("openapi", "OpenAPI", "3.1", "openapi_router", _openapi),
+    _DocumentCommand("asyncapi", "AsyncAPI", "3.0", "asyncapi_router", _asyncapi),
+)
 
 
 def router_app() -> App:
@@ -324,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("target", help="module:attribute, e.g. myapp:app")
     routes.set_defaults(func=_cmd_routes)
     _add_trace_parser(sub)
-    _add_openapi_parser(sub)
+    for document in _DOCUMENT_COMMANDS:
+        document.add_parser(sub)
     return parser
 
 
