@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from aaf import Connection, Middleware, Router, aaf
 from aaf.datastructures import AuthUser
-from aaf.middleware.auth import requires
 from aaf.middleware.session_auth import SessionAuthMiddleware, login, logout
 from aaf.middleware.sessions import SessionMiddleware
 from aaf.testing import TestClient, WebSocketDenied
 from tests.conftest import call, http_scope
-from tests.support.auth_apps import Inner, ws_scope
+from tests.support.auth_apps import Inner, add_guarded_routes, ws_scope
 
 SECRET = "s" * 32
 CHALLENGE = 'Cookie realm="aaf"'
@@ -37,25 +37,7 @@ def session_app(**options: Any) -> tuple[Any, list[str]]:
     async def set_value(conn: Connection, key: str, value: str) -> None:
         conn.session[key] = value
 
-    @router.get("/me")
-    async def me(conn: Connection) -> dict[str, Any]:
-        calls.append("me")
-        user = conn.user
-        if user is None:
-            return {"user": None}
-        return {"user": user.subject, "scopes": sorted(user.scopes), "claims": dict(user.claims)}
-
-    @router.get("/reports")
-    @requires("reports:read")
-    async def reports(conn: Connection) -> dict[str, bool]:
-        calls.append("reports")
-        return {"reports": True}
-
-    @router.websocket("/ws")
-    async def ws(conn: Connection) -> None:
-        await conn.accept()
-        await conn.send_text((conn.user.subject or "") if conn.user else "anonymous")
-        await conn.close()
+    add_guarded_routes(router, calls)
 
     middleware: list[Middleware[Any]] = [
         Middleware(SessionMiddleware, secret_key=SECRET),
@@ -148,7 +130,7 @@ def test_websocket_reads_the_session_and_is_refused_when_required() -> None:
             client.websocket_connect("/ws").__enter__()
         headers = {"cookie": f"session={cookie}"}
         with client.websocket_connect("/ws", headers=headers) as ws:
-            assert ws.receive_text() == "ada"
+            assert json.loads(ws.receive_text()) == {"user": "ada"}
     assert denied.value.status_code == 401
     assert denied.value.headers["www-authenticate"] == CHALLENGE
 

@@ -13,6 +13,13 @@ def guarded_app(*middleware: Middleware[Any]) -> tuple[Any, list[str]]:
     """The app and the list of handlers that ran (a refused request adds nothing)."""
     calls: list[str] = []
     router = Router()
+    add_guarded_routes(router, calls)
+    return aaf([router], middleware=list(middleware)), calls
+
+
+def add_guarded_routes(router: Router, calls: list[str]) -> None:
+    """``/me`` (who am I), ``/reports`` (needs ``reports:read``) and the WebSocket ``/ws``
+    (sends ``{"user": ...}``); each handler that runs appends its name to ``calls``."""
 
     @router.get("/me")
     async def me(conn: Connection) -> dict[str, Any]:
@@ -35,8 +42,6 @@ def guarded_app(*middleware: Middleware[Any]) -> tuple[Any, list[str]]:
         user = conn.user
         await conn.send_text(json.dumps({"user": user.subject if user is not None else None}))
         await conn.close()
-
-    return aaf([router], middleware=list(middleware)), calls
 
 
 def ws_scope(
